@@ -1,0 +1,42 @@
+# conveyor — two commands: `make run` (start the whole service) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck unit integration acceptance browser bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start API + worker + scheduler on the embedded default (filesystem broker, SQLite) under ./var
+run: install
+	$(VENV)/bin/conveyor up
+
+lint: install
+	$(VENV)/bin/ruff check conveyor tests
+	$(VENV)/bin/ruff format --check conveyor tests
+
+typecheck: install
+	$(VENV)/bin/mypy --strict conveyor
+
+## ruff + mypy --strict + every test tier
+test: lint typecheck
+	$(VENV)/bin/pytest tests -q
+
+unit: install
+	$(VENV)/bin/pytest tests/unit -q
+
+integration: install
+	$(VENV)/bin/pytest tests/integration -q
+
+acceptance: install
+	$(VENV)/bin/pytest tests/acceptance -q
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,36 @@
+"""conveyor — a background job service for Python web applications, built on Celery."""
+
+from conveyor.context import JobContext, current_job
+from conveyor.errors import (
+    ArgumentsInvalid,
+    BrokerUnavailable,
+    ConveyorError,
+    PermanentError,
+    SubmitRefused,
+    TaskNotFound,
+    TemporaryError,
+)
+from conveyor.jobs import Job, JobState
+from conveyor.policies.retry import RetryPolicy
+from conveyor.settings import Settings, get_settings, load_settings
+from conveyor.task import TaskFunction, task
+
+__all__ = [
+    "ArgumentsInvalid",
+    "BrokerUnavailable",
+    "ConveyorError",
+    "Job",
+    "JobContext",
+    "JobState",
+    "PermanentError",
+    "RetryPolicy",
+    "Settings",
+    "SubmitRefused",
+    "TaskFunction",
+    "TaskNotFound",
+    "TemporaryError",
+    "current_job",
+    "get_settings",
+    "load_settings",
+    "task",
+]

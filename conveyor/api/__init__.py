@@ -1,0 +1,68 @@
+"""The HTTP API: a FastAPI app factory, one router module per resource.
+
+The API only validates, records and enqueues; it never imports worker code.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from conveyor.api.context import ApiContext
+from conveyor.api.errors import install_error_handlers
+from conveyor.api.health import router as health_router
+from conveyor.api.jobs import router as jobs_router
+from conveyor.api.limits import BodyLimitMiddleware
+from conveyor.api.requestid import RequestIdMiddleware
+from conveyor.api.tasks import router as tasks_router
+from conveyor.keys import Authenticator
+from conveyor.settings import Settings
+from conveyor.store.base import JobStore
+from conveyor.submit import Submitter
+from conveyor.task import TaskRegistry, registry
+
+__all__ = ["create_api"]
+
+DESCRIPTION = """Submit background jobs and follow them.
+
+Authenticate with `Authorization: Bearer <key>`. Every error has the body
+`{"error": {"code": "...", "message": "...", "details": ...}}`.
+"""
+
+
+def _version() -> str:
+    try:
+        return version("conveyor")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_api(
+    settings: Settings,
+    store: JobStore,
+    submitter: Submitter,
+    tasks: TaskRegistry = registry,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="conveyor",
+        version=_version(),
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.conveyor = ApiContext(
+        settings=settings,
+        store=store,
+        submitter=submitter,
+        tasks=tasks,
+        authenticator=authenticator or Authenticator(settings, store),
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # added last = outermost
+    for router in (health_router, jobs_router, tasks_router):
+        app.include_router(router)
+    return app

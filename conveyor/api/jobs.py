@@ -1,0 +1,82 @@
+"""``/api/v1/jobs``: submit a job, read one, list them newest first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from conveyor.api.auth import require
+from conveyor.api.context import Context
+from conveyor.api.errors import ApiError, error_responses
+from conveyor.api.schemas import JobList, JobOut, SubmitBody
+from conveyor.jobs import JobState
+from conveyor.store.base import JobFilter, decode_cursor
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(require("write"))],
+    responses=error_responses(400, 401, 403, 404, 413, 422, 503),
+    summary="Submit a job",
+)
+def submit_job(body: SubmitBody, context: Context) -> JobOut:
+    """Validate the arguments against the task's schema, record the job and enqueue it.
+
+    Nothing is recorded or enqueued when the request is refused.
+    """
+    # a plain def: FastAPI runs it in the threadpool, as submitting blocks on I/O
+    return JobOut.from_job(context.submitter.submit(body.to_request()))
+
+
+@router.get(
+    "/{job_id}",
+    dependencies=[Depends(require("read"))],
+    responses=error_responses(401, 403, 404, 422, 503),
+    summary="Get a job",
+)
+def get_job(job_id: str, context: Context) -> JobOut:
+    job = context.store.get_job(job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id!r}", {"job_id": job_id})
+    return JobOut.from_job(job)
+
+
+def _checked_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        created_at, _ = decode_cursor(cursor)
+    except ValueError:
+        created_at = None
+    if created_at is None or created_at.tzinfo is None:
+        raise ApiError(422, "invalid_cursor", "malformed cursor", {"cursor": cursor})
+    return cursor
+
+
+@router.get(
+    "",
+    dependencies=[Depends(require("read"))],
+    responses=error_responses(401, 403, 422, 503),
+    summary="List jobs",
+)
+def list_jobs(
+    context: Context,
+    *,
+    state: JobState | None = None,
+    task: str | None = None,
+    queue: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> JobList:
+    """Jobs newest first, optionally filtered by state, task and queue."""
+    page = context.store.list_jobs(
+        JobFilter(state=state, task=task, queue=queue), limit, _checked_cursor(cursor)
+    )
+    return JobList(items=[JobOut.from_job(job) for job in page.items], next_cursor=page.next_cursor)

@@ -1,0 +1,25 @@
+"""The ``conveyor`` command."""
+
+from __future__ import annotations
+
+import click
+
+from conveyor.cli import jobs, keys, service
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="conveyor")
+def cli() -> None:
+    """conveyor — a background job service built on Celery.
+
+    Start everything on this machine with `conveyor up`; configure with
+    CONVEYOR_* environment variables or ./conveyor.toml.
+    """
+
+
+for command in (*service.COMMANDS, *jobs.COMMANDS, keys.keys):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

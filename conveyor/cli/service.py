@@ -1,0 +1,147 @@
+"""Commands that run conveyor's processes: up, api, worker, scheduler, migrate."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import uvicorn
+
+from conveyor.api import create_api
+from conveyor.cli.common import Env, settings_or_exit
+from conveyor.keys import Authenticator, ensure_dev_key
+from conveyor.store import StoreError
+from conveyor.supervisor import Child, Supervisor
+
+
+def _migrate(env: Env) -> None:
+    try:
+        env.store.migrate()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+def migrate() -> None:
+    """Create or upgrade the job store's tables (safe to run any time)."""
+    env = Env(settings_or_exit())
+    _migrate(env)
+    click.echo("job store migrated")
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to listen on [CONVEYOR_API_HOST].")
+@click.option("--port", type=int, default=None, help="Port to listen on [CONVEYOR_API_PORT].")
+def api(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API (and OpenAPI docs at /docs).
+
+    Refuses to start without API keys: set CONVEYOR_API_KEYS or create one with
+    `conveyor keys create`.
+    """
+    env = Env(settings_or_exit())
+    store = env.migrated_store()
+    auth = Authenticator(env.settings, store)
+    if not auth.has_keys():
+        raise click.ClickException(
+            "no API keys configured: set CONVEYOR_API_KEYS or run `conveyor keys create`"
+        )
+    app = create_api(env.settings, store, env.submitter, authenticator=auth)
+    uvicorn.run(
+        app,
+        host=host or env.settings.api_host,
+        port=port or env.settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("-Q", "--queues", default=None, help="Comma-separated queues to consume [all].")
+@click.option("-c", "--concurrency", type=int, default=None, help="Pool size [CPUs].")
+@click.option(
+    "-P",
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo", "gevent", "eventlet"]),
+    default=None,
+    help="Pool implementation [CONVEYOR_WORKER_POOL].",
+)
+@click.option("-n", "--hostname", default=None, help="Worker node name [conveyor-<pid>@%h].")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(
+    queues: str | None,
+    concurrency: int | None,
+    pool: str | None,
+    hostname: str | None,
+    celery_args: tuple[str, ...],
+) -> None:
+    """Run a Celery worker for conveyor's tasks.
+
+    Example: `conveyor worker -Q email,notifications -c 4`. Extra arguments are
+    passed to `celery worker` unchanged.
+    """
+    env = Env(settings_or_exit())
+    env.migrated_store()
+    settings = env.settings
+    chosen = queues or ",".join(settings.queues)
+    unknown = sorted(set(chosen.split(",")) - set(settings.queues))
+    if unknown:
+        raise click.ClickException(
+            f"unknown queue(s) {', '.join(unknown)}; configured: {', '.join(settings.queues)}"
+        )
+    argv = [
+        "worker",
+        "--queues",
+        chosen,
+        "--pool",
+        pool or settings.worker_pool,
+        "--hostname",
+        hostname or f"conveyor-{os.getpid()}@%h",
+        "--loglevel",
+        settings.log_level,
+    ]
+    size = concurrency if concurrency is not None else settings.worker_concurrency
+    if size:
+        argv += ["--concurrency", str(size)]
+    env.app.worker_main([*argv, *celery_args])
+
+
+@click.command()
+def scheduler() -> None:
+    """Run the scheduler (Celery Beat) that submits periodic jobs."""
+    env = Env(settings_or_exit())
+    env.migrated_store()
+    beat = env.app.Beat(loglevel=env.settings.log_level)
+    beat.run()
+
+
+@click.command()
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("-c", "--concurrency", type=int, default=None, help="Pool size per worker.")
+def up(workers: int, concurrency: int | None) -> None:
+    """Start the whole service on this machine: API, worker(s) and scheduler.
+
+    Migrates the job store first. With no API key configured (dev mode) it
+    generates one, writes it to ./var/dev-api-key (mode 0600) and prints it.
+    Ctrl-C stops every process.
+    """
+    env = Env(settings_or_exit())
+    settings = env.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _migrate(env)
+    dev_key = ensure_dev_key(settings, env.store)
+    if not Authenticator(settings, env.store).has_keys():
+        raise click.ClickException(
+            "no API keys configured: set CONVEYOR_API_KEYS or run `conveyor keys create`"
+        )
+    if dev_key:
+        click.echo(f"dev API key (also in {settings.dev_key_file}): {dev_key}")
+    click.echo(f"API on http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
+    worker_argv = ["worker"] + (["-c", str(concurrency)] if concurrency else [])
+    children = [Child("api", ["api"]), Child("scheduler", ["scheduler"])]
+    children += [Child(f"worker-{n + 1}", worker_argv) for n in range(workers)]
+    env.store.close()
+    sys.exit(Supervisor(children).run())
+
+
+COMMANDS = (up, api, worker, scheduler, migrate)

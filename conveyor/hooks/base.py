@@ -1,0 +1,34 @@
+"""The hook interface and the context a hook sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.jobs import JobState
+from conveyor.store.base import Failure
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    job_id: str
+    task: str
+    queue: str
+    attempt: int
+    worker: str | None
+
+
+class Hook:
+    """Override any of the four moments; the defaults do nothing."""
+
+    def on_start(self, ctx: RunContext) -> None:
+        return None
+
+    def on_success(self, ctx: RunContext, result: Any) -> None:
+        return None
+
+    def on_retry(self, ctx: RunContext, failure: Failure, delay: float | None) -> None:
+        return None
+
+    def on_failure(self, ctx: RunContext, failure: Failure, state: JobState) -> None:
+        return None

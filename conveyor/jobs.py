@@ -1,0 +1,177 @@
+"""Jobs as immutable values: the state enum, the transition table, and the Job record."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class JobState(enum.StrEnum):
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+    RETRYING = "RETRYING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    DEAD = "DEAD"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.DEAD, JobState.CANCELLED})
+ACTIVE_STATES = frozenset(JobState) - FINAL_STATES
+
+#: Which state may follow which. ``STARTED → STARTED`` is a redelivery after a
+#: worker crash (late ack): the same attempt starts again on another process.
+TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
+    JobState.SCHEDULED: frozenset({JobState.QUEUED, JobState.CANCELLED}),
+    JobState.QUEUED: frozenset({JobState.STARTED, JobState.CANCELLED}),
+    JobState.STARTED: frozenset(
+        {
+            JobState.STARTED,
+            JobState.SUCCEEDED,
+            JobState.RETRYING,
+            JobState.FAILED,
+            JobState.DEAD,
+            JobState.CANCELLED,
+        }
+    ),
+    JobState.RETRYING: frozenset({JobState.QUEUED, JobState.STARTED, JobState.CANCELLED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.DEAD: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+def sources_of(target: JobState) -> frozenset[JobState]:
+    """States from which ``target`` may be entered."""
+    return frozenset(src for src, targets in TRANSITIONS.items() if target in targets)
+
+
+class InvalidTransition(Exception):
+    def __init__(self, job_id: str, current: JobState, target: JobState) -> None:
+        super().__init__(f"job {job_id} cannot go from {current} to {target}")
+        self.job_id, self.current, self.target = job_id, current, target
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One unit of work and everything known about it. Never mutated: use ``evolve``."""
+
+    id: str
+    task: str
+    queue: str
+    state: JobState
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    priority: int | None = None
+    attempts: int = 0
+    result: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+    worker: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    scheduled_for: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def evolve(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+    def can_become(self, target: JobState) -> bool:
+        return target in TRANSITIONS[self.state]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in row.items() if k in names}
+        values["state"] = JobState(values["state"])
+        values["args"] = tuple(values.get("args") or ())
+        values["kwargs"] = dict(values.get("kwargs") or {})
+        for key in ("created_at", "scheduled_for", "started_at", "finished_at", "updated_at"):
+            value = values.get(key)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                values[key] = value.replace(tzinfo=UTC)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (datetimes as ISO strings)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """A state change observed by a worker (or the API), applied to the store in batches.
+
+    ``attempt`` orders events of one job: an event from an older attempt than
+    the one the store already knows about is ignored (0 = not tied to an
+    attempt), so batches flushed late by another process never move a job back.
+    """
+
+    job_id: str
+    state: JobState
+    at: datetime = field(default_factory=utcnow)
+    attempt: int = 0
+    worker: str | None = None
+    result: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The column values this event writes (besides ``state`` and ``updated_at``)."""
+        if self.state is JobState.STARTED:
+            return {"started_at": self.at, "worker": self.worker, "attempts": self.attempt}
+        if self.state is JobState.SUCCEEDED:
+            return {
+                "result": self.result,
+                "finished_at": self.at,
+                "error": None,
+                "error_type": None,
+                "traceback": None,
+            }
+        failure = {"error": self.error, "error_type": self.error_type, "traceback": self.traceback}
+        if self.state is JobState.RETRYING:
+            return failure
+        if self.state in (JobState.FAILED, JobState.DEAD):
+            return {**failure, "finished_at": self.at}
+        if self.state is JobState.CANCELLED:
+            return {"finished_at": self.at}
+        return {}
+
+
+def apply_event(job: Job, event: JobEvent) -> Job | None:
+    """The job after ``event``, or None when the transition is not allowed (or stale)."""
+    stale = bool(event.attempt) and event.attempt < job.attempts
+    if stale or not job.can_become(event.state):
+        return None
+    return job.evolve(state=event.state, updated_at=event.at, **event.changes())

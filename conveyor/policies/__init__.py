@@ -1,0 +1,1 @@
+"""Pure policy decisions (retry, rate limit, concurrency, unique) with thin runtime glue."""

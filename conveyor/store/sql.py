@@ -1,0 +1,336 @@
+"""The SQL job store (SQLAlchemy Core): SQLite for one machine, PostgreSQL in production."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    Update,
+    and_,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from conveyor.jobs import Job, JobEvent, sources_of
+from conveyor.store.base import (
+    ApiKey,
+    DuplicateJob,
+    JobFilter,
+    JobPage,
+    StoreError,
+    TransitionMethods,
+    decode_cursor,
+    encode_cursor,
+)
+from conveyor.store.schema import api_keys, jobs
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: Key of the PostgreSQL advisory lock that serialises concurrent ``migrate`` calls.
+MIGRATE_LOCK_KEY = 0x636F6E76  # "conv"
+
+SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+)
+
+JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
+
+# Engines of this process; a forked child must not reuse the parent's connections.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _dispose_engines_in_child() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_dispose_engines_in_child)
+
+
+class SqlStore(TransitionMethods):
+    """JobStore on a SQL database. Safe to share between threads; fork-safe."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+            if parsed.drivername == "postgres":  # the Heroku-style spelling
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            engine = _create_engine(parsed)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreError(f"invalid job store URL: {exc}") from None
+        self._url = parsed
+        self._safe_url = parsed.render_as_string(hide_password=True)
+        self._is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._engine = engine
+        _ENGINES.add(engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The store's URL with the password masked (safe to log)."""
+        return self._safe_url
+
+    # -- plumbing ----------------------------------------------------------------
+    def _connect(self) -> Connection:
+        try:
+            return self._engine.connect()
+        except DBAPIError as exc:
+            raise StoreError(f"job store unreachable at {self._safe_url}: {_reason(exc)}") from exc
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success; driver errors become StoreError.
+
+        On SQLite a write transaction takes the write lock up front (``BEGIN IMMEDIATE``), so
+        concurrent writers wait on ``busy_timeout`` instead of failing on a lock upgrade.
+        A value that cannot be serialised (depending on the driver, a TypeError before or
+        inside SQLAlchemy) rolls the transaction back and becomes StoreError as well.
+        """
+        with self._connect() as conn:
+            try:
+                with conn.begin():
+                    if write and self._is_sqlite:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    yield conn
+            except SQLAlchemyError as exc:
+                raise StoreError(f"job store error at {self._safe_url}: {_reason(exc)}") from exc
+            except (TypeError, ValueError) as exc:
+                if not write:
+                    raise
+                # a value the driver cannot serialise (e.g. a non-JSON result); nothing was written
+                raise StoreError(f"job store cannot store a value: {exc}") from exc
+
+    # -- lifecycle ---------------------------------------------------------------
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        url = self._url.render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        return config
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe to call from many processes at once."""
+        config = self._alembic_config()
+        with self._tx(write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def is_migrated(self) -> bool:
+        head = _script_head()
+        with self._tx() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        return current is not None and current == head
+
+    def ping(self) -> None:
+        with self._tx() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- jobs --------------------------------------------------------------------
+    def create_job(self, job: Job) -> Job:
+        try:
+            with self._tx(write=True) as conn:
+                conn.execute(insert(jobs).values(_job_row(job)))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise DuplicateJob(job.id) from None
+            raise
+        return job
+
+    def delete_job(self, job_id: str) -> None:
+        with self._tx(write=True) as conn:
+            conn.execute(delete(jobs).where(jobs.c.id == job_id))
+
+    def get_job(self, job_id: str) -> Job | None:
+        with self._tx() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        return None if row is None else Job.from_row(dict(row._mapping))
+
+    def list_jobs(self, flt: JobFilter, limit: int, cursor: str | None = None) -> JobPage:
+        query = _filtered(select(jobs), flt)
+        if cursor is not None:
+            created, job_id = decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    jobs.c.created_at < created,
+                    and_(jobs.c.created_at == created, jobs.c.id < job_id),
+                )
+            )
+        query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(max(limit, 0) + 1)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        found = [Job.from_row(dict(row._mapping)) for row in rows]
+        page = found[: max(limit, 0)]
+        more = len(found) > len(page)
+        return JobPage(page, encode_cursor(page[-1]) if more and page else None)
+
+    def apply_events(self, events: Sequence[JobEvent]) -> int:
+        if not events:
+            return 0
+        applied = 0
+        with self._tx(write=True) as conn:
+            for job_event in events:
+                applied += conn.execute(_event_update(job_event)).rowcount == 1
+        return applied
+
+    # -- API keys ----------------------------------------------------------------
+    def add_api_key(self, key: ApiKey) -> None:
+        """Store ``key`` (replacing one with the same id)."""
+        try:
+            with self._tx(write=True) as conn:
+                conn.execute(delete(api_keys).where(api_keys.c.id == key.id))
+                conn.execute(insert(api_keys).values(_key_row(key)))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StoreError(f"an API key with this hash already exists ({key.id})") from None
+            raise
+
+    def find_api_key(self, key_hash: str) -> ApiKey | None:
+        query = select(api_keys).where(
+            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+        )
+        with self._tx() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _key_from_row(row._mapping)
+
+    def list_api_keys(self) -> list[ApiKey]:
+        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [_key_from_row(row._mapping) for row in rows]
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> bool:
+        query = (
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        with self._tx(write=True) as conn:
+            return conn.execute(query).rowcount == 1
+
+
+# -- helpers ---------------------------------------------------------------------
+@functools.cache
+def _script_head() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        connect_args: dict[str, Any] = {}
+        if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = 10
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The driver's (or SQLAlchemy's) message on one line, without the SQL."""
+    cause = getattr(exc, "orig", None) or exc
+    return " ".join(str(cause).split()) or type(cause).__name__
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    row = {name: getattr(job, name) for name in JOB_FIELDS}
+    row["state"] = job.state.value
+    row["args"] = list(job.args)
+    row["kwargs"] = dict(job.kwargs)
+    return row
+
+
+def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
+    if flt.state is not None:
+        query = query.where(jobs.c.state == flt.state.value)
+    if flt.task is not None:
+        query = query.where(jobs.c.task == flt.task)
+    if flt.queue is not None:
+        query = query.where(jobs.c.queue == flt.queue)
+    return query
+
+
+def _event_update(job_event: JobEvent) -> Update:
+    """``UPDATE jobs`` that applies ``job_event`` only when jobs.apply_event would accept it."""
+    sources = sorted(state.value for state in sources_of(job_event.state))
+    conditions: list[ColumnElement[bool]] = [
+        jobs.c.id == job_event.job_id,
+        jobs.c.state.in_(sources),
+    ]
+    if job_event.attempt:
+        conditions.append(jobs.c.attempts <= job_event.attempt)
+    return (
+        update(jobs)
+        .where(*conditions)
+        .values(state=job_event.state.value, updated_at=job_event.at, **job_event.changes())
+    )
+
+
+def _key_row(key: ApiKey) -> dict[str, Any]:
+    row = {f.name: getattr(key, f.name) for f in dataclasses.fields(ApiKey)}
+    row["scopes"] = list(key.scopes)
+    return row
+
+
+def _key_from_row(row: RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        key_hash=row["key_hash"],
+        scopes=tuple(row["scopes"] or ()),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        prefix=row["prefix"] or "",
+    )
