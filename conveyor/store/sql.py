@@ -147,13 +147,14 @@ class SqlStore(TransitionMethods):
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            # "heads": each feature's migrations branch from the initial revision
+            command.upgrade(config, "heads")
 
     def is_migrated(self) -> bool:
-        head = _script_head()
+        heads = _script_heads()
         with self._tx() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        return current is not None and current == head
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        return current == heads
 
     def ping(self) -> None:
         with self._tx() as conn:
@@ -247,10 +248,10 @@ class SqlStore(TransitionMethods):
 
 # -- helpers ---------------------------------------------------------------------
 @functools.cache
-def _script_head() -> str | None:
+def _script_heads() -> set[str]:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(config).get_current_head()
+    return set(ScriptDirectory.from_config(config).get_heads())
 
 
 def _create_engine(url: URL) -> Engine:
