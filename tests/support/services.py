@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -18,7 +19,16 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 AMQP_URL = os.environ.get("CONVEYOR_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
-PORTS = {"postgres": 5432, "redis": 6379, "rabbitmq": 5672}
+
+def _port(url: str, default: int) -> int:
+    return urlsplit(url).port or default
+
+
+PORTS = {
+    "postgres": _port(POSTGRES_URL, 5432),
+    "redis": _port(REDIS_URL, 6379),
+    "rabbitmq": _port(AMQP_URL, 5672),
+}
 
 
 def in_ci() -> bool:
