@@ -104,6 +104,11 @@ class Authenticator:
     def __init__(self, settings: Settings, store: JobStore) -> None:
         self._settings_hashes = tuple(hash_key(key) for key in settings.api_keys)
         self._store = store
+        # a generated dev key must never open a production deployment
+        self._dev_keys_allowed = settings.env == "dev"
+
+    def _usable(self, key: ApiKey) -> bool:
+        return key.revoked_at is None and (self._dev_keys_allowed or key.name != DEV_KEY_NAME)
 
     def authenticate(self, plain: str) -> Principal | None:
         if not plain:
@@ -112,7 +117,7 @@ class Authenticator:
         if self._is_settings_key(digest):
             return Principal(SETTINGS_PRINCIPAL, frozenset(SCOPES))
         key = self._store.find_api_key(digest)
-        if key is None or key.revoked_at is not None:
+        if key is None or not self._usable(key):
             return None
         return Principal(key.name, expand_scopes(key.scopes))
 
@@ -120,7 +125,7 @@ class Authenticator:
         """Whether any key could authenticate at all (configured or live in the store)."""
         if self._settings_hashes:
             return True
-        return any(key.revoked_at is None for key in self._store.list_api_keys())
+        return any(self._usable(key) for key in self._store.list_api_keys())
 
     def _is_settings_key(self, digest: str) -> bool:
         # compare against every key, without stopping early, in constant time each

@@ -104,9 +104,20 @@ class TaskSpec:
         return self.fn(**values)
 
 
+class _ThreadLoop:
+    """An asyncio.Runner that is closed when its thread's storage goes away."""
+
+    def __init__(self) -> None:
+        self.runner = asyncio.Runner()
+        self.pid = os.getpid()
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            self.runner.close()
+
+
 class _LoopHolder(threading.local):
-    runner: asyncio.Runner | None = None
-    pid: int = 0
+    loop: _ThreadLoop | None = None
 
 
 _loops = _LoopHolder()
@@ -118,10 +129,10 @@ def run_coroutine(coro: Coroutine[Any, Any, R]) -> R:
     One loop per (process, thread) — created on first use and re-created after a
     fork — so connection pools built by async tasks stay valid between runs.
     """
-    if _loops.runner is None or _loops.pid != os.getpid():
-        _loops.runner = asyncio.Runner()
-        _loops.pid = os.getpid()
-    return _loops.runner.run(coro)
+    holder = _loops.loop
+    if holder is None or holder.pid != os.getpid():
+        holder = _loops.loop = _ThreadLoop()
+    return holder.runner.run(coro)
 
 
 class TaskRegistry:

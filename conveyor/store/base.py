@@ -53,9 +53,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), job_id
+        at = datetime.fromisoformat(created)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
+    if at.tzinfo is None:
+        raise ValueError(f"invalid cursor {cursor!r}: timestamp without time zone")
+    return at, job_id
 
 
 @dataclass(frozen=True, slots=True)

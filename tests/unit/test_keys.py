@@ -206,3 +206,14 @@ def test_ensure_dev_key_never_in_production(tmp_path: Path) -> None:
     assert ensure_dev_key(settings, store) is None
     assert store.list_api_keys() == []
     assert not settings.dev_key_file.exists()
+
+
+def test_generated_dev_key_is_refused_in_production(tmp_path: Path) -> None:
+    store = MemoryStore()
+    dev = load_settings(data_dir=tmp_path, database_url="memory://")
+    plain = ensure_dev_key(dev, store)
+    assert plain is not None
+    assert Authenticator(dev, store).authenticate(plain) is not None
+    prod = load_settings(data_dir=tmp_path, database_url="memory://", env="production")
+    assert Authenticator(prod, store).authenticate(plain) is None
+    assert not Authenticator(prod, store).has_keys()

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from conveyor.jobs import Job, JobEvent, JobState
+from conveyor.recorder import BatchRecorder
+from conveyor.store.memory import MemoryStore
+
+
+class CountingStore(MemoryStore):
+    """A memory store that records batch sizes and can fail the first writes."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.failures = failures
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def apply_events(self, events: Sequence[JobEvent]) -> int:
+        self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("store down")
+        self.batches.append(len(events))
+        return super().apply_events(events)
+
+
+def _jobs(store: MemoryStore, n: int) -> list[str]:
+    ids = [f"job-{i}" for i in range(n)]
+    for job_id in ids:
+        store.create_job(Job(id=job_id, task="t", queue="default", state=JobState.QUEUED))
+    return ids
+
+
+def test_events_are_written_in_batches() -> None:
+    store = CountingStore()
+    ids = _jobs(store, 50)
+    store.gate.clear()  # hold the writer so events pile up
+    recorder = BatchRecorder(store, batch_size=20, interval=0.5)
+    for job_id in ids:
+        recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+    store.gate.set()
+    assert recorder.flush(5)
+    assert sum(store.batches) == 50
+    assert max(store.batches) <= 20
+    assert len(store.batches) < 50
+    assert all(store.get_job(i).state is JobState.STARTED for i in ids)  # type: ignore[union-attr]
+
+
+def test_a_store_outage_delays_but_loses_nothing() -> None:
+    store = CountingStore(failures=2)
+    (job_id,) = _jobs(store, 1)
+    recorder = BatchRecorder(store, batch_size=10, interval=0.01)
+    recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+    recorder.record(JobEvent(job_id, JobState.SUCCEEDED, attempt=1, result={"ok": True}))
+    assert recorder.flush(10)
+    job = store.get_job(job_id)
+    assert job is not None
+    assert job.state is JobState.SUCCEEDED
+    assert job.result == {"ok": True}
+
+
+def test_record_never_blocks_on_a_stuck_store() -> None:
+    store = CountingStore()
+    (job_id,) = _jobs(store, 1)
+    store.gate.clear()
+    recorder = BatchRecorder(store, interval=0.01)
+    done = threading.Event()
+
+    def produce() -> None:
+        for _ in range(1000):
+            recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+        done.set()
+
+    threading.Thread(target=produce).start()
+    assert done.wait(2), "record() blocked while the store was stuck"
+    assert not recorder.flush(0.2)
+    store.gate.set()
+    assert recorder.flush(10)
