@@ -65,7 +65,7 @@ def test_bad_arguments_give_field_level_errors(
 ) -> None:
     with pytest.raises(ArgumentsInvalid) as raised:
         typed.spec.validate(args, kwargs)
-    assert [list(e["loc"]) for e in raised.value.errors][0] == loc
+    assert list(raised.value.errors[0]["loc"]) == loc
 
 
 def test_json_schema_describes_parameters() -> None:
