@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from conveyor.cli import cli
-from conveyor.settings import SettingsError, load_settings
+from conveyor.settings import Settings, SettingsError, load_settings
+from conveyor.settings_doc import render_settings_doc
 
 
 def test_embedded_defaults_live_under_var() -> None:
@@ -83,3 +84,14 @@ def test_cli_stops_with_the_one_line_message(monkeypatch: pytest.MonkeyPatch) ->
     assert result.exit_code != 0
     assert "invalid setting CONVEYOR_API_PORT" in result.output
     assert "Traceback" not in result.output
+
+
+def test_configuration_reference_is_current() -> None:
+    """docs/configuration.md is generated; regenerate with `conveyor config --docs`."""
+    path = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert path.read_text() == render_settings_doc()
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [name for name, info in Settings.model_fields.items() if not info.description]
+    assert missing == []
