@@ -1,5 +1,9 @@
-"""Ready-made tasks. Importing this package registers them."""
+"""Ready-made tasks. Importing this package registers them all.
 
-from conveyor.catalog import webhook
+One module per family: email, telegram, sms, push, webhook, http (messaging and
+calls), data and reports (data processing), maintenance and health.
+"""
 
-__all__ = ["webhook"]
+from conveyor.catalog import email, http, push, sms, telegram, webhook
+
+__all__ = ["email", "http", "push", "sms", "telegram", "webhook"]
