@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
+import ssl
 from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import certifi
 import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
@@ -108,10 +111,16 @@ def require(value: str, setting: str) -> str:
     return value
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process (building one per request is slow)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def send(request: httpx.Request, timeout: float) -> httpx.Response:
     """Send ``request``; timeouts and connection errors become TemporaryError."""
     try:
-        with httpx.Client(timeout=timeout) as client:
+        with httpx.Client(timeout=timeout, verify=tls_context()) as client:
             return client.send(request)
     except httpx.TimeoutException as exc:
         raise TemporaryError(f"timed out after {timeout}s: {exc}") from exc
