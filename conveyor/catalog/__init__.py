@@ -1,9 +1,38 @@
 """Ready-made tasks. Importing this package registers them all.
 
-One module per family: email, telegram, sms, push, webhook, http (messaging and
-calls), data and reports (data processing), maintenance and health.
+One module per family: email, telegram, sms, push, webhook and http (messaging and
+calls); data and reports (data processing); maintenance, backup, files and history
+(database and file maintenance); health. ``docs`` renders docs/catalog.md.
 """
 
-from conveyor.catalog import email, http, push, sms, telegram, webhook
+from conveyor.catalog import (
+    backup,
+    data,
+    email,
+    files,
+    health,
+    history,
+    http,
+    maintenance,
+    push,
+    reports,
+    sms,
+    telegram,
+    webhook,
+)
 
-__all__ = ["email", "http", "push", "sms", "telegram", "webhook"]
+__all__ = [
+    "backup",
+    "data",
+    "email",
+    "files",
+    "health",
+    "history",
+    "http",
+    "maintenance",
+    "push",
+    "reports",
+    "sms",
+    "telegram",
+    "webhook",
+]
