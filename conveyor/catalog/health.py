@@ -61,7 +61,13 @@ def _probe_http(target: HttpTarget) -> dict[str, Any]:
 def _probe_broker(target: BrokerTarget) -> dict[str, Any]:
     cfg = settings()
     with Connection(cfg.effective_broker_url, connect_timeout=target.timeout) as conn:
-        conn.ensure_connection(max_retries=1, timeout=target.timeout)
+        conn.ensure_connection(
+            max_retries=1,
+            interval_start=0.1,
+            interval_step=0,
+            interval_max=0.1,
+            timeout=target.timeout,
+        )
     return {"ok": True}
 
 
