@@ -3,7 +3,8 @@
 A template ``<name>`` is a folder holding ``<locale>.subject``, ``<locale>.txt`` and
 ``<locale>.html`` for each locale it supports. Built-in templates live in
 ``conveyor/catalog/templates/email/``; a folder in ``CONVEYOR_EMAIL_TEMPLATES_DIR``
-with the same name wins. A locale without files falls back to ``en``.
+with the same name replaces the built-in one (all of it). A locale without files
+falls back to ``en``. HTML parts may ``{% extends "_layout.html" %}``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
-    TemplateNotFound,
-    TemplateSyntaxError,
+    TemplateError,
     UndefinedError,
     select_autoescape,
 )
@@ -63,39 +63,44 @@ def normalize_locale(locale: str | None) -> str:
     return base if base in LOCALES else DEFAULT_LOCALE
 
 
-def _render_part(env: Environment, path: str, context: dict[str, Any]) -> str | None:
-    try:
-        template = env.get_template(path)
-    except TemplateNotFound:
+def _render_part(env: Environment, folder: Path, part: str, context: dict[str, Any]) -> str | None:
+    if not (folder / part).is_file():
         return None
-    return template.render(**context).strip()
+    return env.get_template(f"{folder.name}/{part}").render(**context).strip()
 
 
-def _pick_locale(env: Environment, name: str, locale: str) -> str:
+def _template_folder(name: str, user_dir: Path | None) -> Path:
+    """The folder of template ``name``: the user's own wins over the built-in one, whole."""
+    if "/" in name or "\\" in name or name.startswith((".", "_")) or not name:
+        raise PermanentError(f"invalid template name {name!r}")
+    if user_dir is not None and (user_dir / name).is_dir():
+        return user_dir / name
+    if (BUILTIN_DIR / name).is_dir():
+        return BUILTIN_DIR / name
+    raise PermanentError(f"unknown email template {name!r}")
+
+
+def _pick_locale(folder: Path, locale: str) -> str:
     for candidate in (locale, DEFAULT_LOCALE):
-        try:
-            env.get_template(f"{name}/{candidate}.txt")
-        except TemplateNotFound:
-            continue
-        return candidate
-    raise PermanentError(f"unknown email template {name!r} (no {name}/en.txt)")
+        if (folder / f"{candidate}.txt").is_file():
+            return candidate
+    raise PermanentError(f"email template {folder.name!r} has no {DEFAULT_LOCALE}.txt")
 
 
 def render(
     name: str, context: dict[str, Any], locale: str | None, user_dir: Path | None = None
 ) -> Rendered:
     """Render template ``name`` in ``locale`` (falling back to en); PermanentError if broken."""
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise PermanentError(f"invalid template name {name!r}")
+    folder = _template_folder(name, user_dir)
     env = _environment(str(user_dir) if user_dir else None)
-    chosen = _pick_locale(env, name, normalize_locale(locale))
+    chosen = _pick_locale(folder, normalize_locale(locale))
     values = {**context, "locale": chosen}
     try:
-        text = _render_part(env, f"{name}/{chosen}.txt", values) or ""
-        html = _render_part(env, f"{name}/{chosen}.html", values)
-        subject = _render_part(env, f"{name}/{chosen}.subject", values) or ""
+        text = _render_part(env, folder, f"{chosen}.txt", values) or ""
+        html = _render_part(env, folder, f"{chosen}.html", values)
+        subject = _render_part(env, folder, f"{chosen}.subject", values) or ""
     except UndefinedError as exc:
         raise PermanentError(f"template {name!r} needs a context value: {exc}") from exc
-    except TemplateSyntaxError as exc:
+    except TemplateError as exc:
         raise PermanentError(f"template {name!r} is broken: {exc}") from exc
     return Rendered(subject=" ".join(subject.split()), text=text, html=html, locale=chosen)
