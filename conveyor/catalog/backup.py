@@ -104,9 +104,17 @@ def prune_backups(latest: Path, keep: int) -> list[str]:
     soft_time_limit=3500,
 )
 def backup(
-    dest: str | None = None,
-    keep: Annotated[int, Field(ge=1, le=1000)] = 7,
-    database_url: str | None = None,
+    dest: Annotated[
+        str | None,
+        Field(description="Sub-folder of CONVEYOR_BACKUP_DIR (default: the folder itself)."),
+    ] = None,
+    keep: Annotated[
+        int, Field(ge=1, le=1000, description="How many backups of this database to keep.")
+    ] = 7,
+    database_url: Annotated[
+        str | None,
+        Field(description="SQLAlchemy URL of the database (default: CONVEYOR_DATABASE_URL)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Back up the database (``database_url`` or the job store's) into the backup folder
     and delete all but the ``keep`` most recent backups of it."""

@@ -218,12 +218,22 @@ def _run(
 )
 def import_csv(
     source: Annotated[str, Field(min_length=1, description="A file path or an http(s) URL.")],
-    table: str,
-    mapping: dict[str, str] | None = None,
-    batch_size: Annotated[int, Field(ge=1, le=50_000)] = 500,
-    database_url: str | None = None,
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ",",
-    encoding: str = "utf-8",
+    table: Annotated[str, Field(description="Target table ([schema.]name); must exist.")],
+    mapping: Annotated[
+        dict[str, str] | None,
+        Field(description="CSV header -> column (default: each header to its namesake)."),
+    ] = None,
+    batch_size: Annotated[int, Field(ge=1, le=50_000, description="Rows per transaction.")] = 500,
+    database_url: Annotated[
+        str | None,
+        Field(
+            description="SQLAlchemy URL of the target database (default: CONVEYOR_DATABASE_URL)."
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str, Field(min_length=1, max_length=1, description="Field separator.")
+    ] = ",",
+    encoding: Annotated[str, Field(description="Text encoding of the CSV.")] = "utf-8",
 ) -> dict[str, Any]:
     """Import the CSV ``source`` (first line = header) into ``table``; ``mapping`` maps CSV
     headers to columns (default: same names, every header). Bad rows are reported."""

@@ -35,6 +35,11 @@ from conveyor.task import task
 RETRY = RetryPolicy(max_retries=5, base_delay=5.0, max_delay=600.0, retry_on=())
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
+TEMPLATE_HELP = (
+    "Template name: verification, password_reset, session_reminder, weekly_report, "
+    "daily_digest, or your own (CONVEYOR_EMAIL_TEMPLATES_DIR)."
+)
+
 #: An email address (checked loosely: the SMTP server has the last word).
 Address = Annotated[str, Field(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$", max_length=320)]
 
@@ -181,15 +186,43 @@ def connection(cfg: Settings) -> Iterator[smtplib.SMTP]:
     rate_limit="20/s",
 )
 def send(
-    to: Annotated[list[Address], Field(min_length=1, max_length=100)],
-    subject: str | None = None,
-    template: str | None = None,
-    body: str | None = None,
-    html: str | None = None,
-    context: dict[str, Any] | None = None,
-    locale: str | None = None,
-    attachments: list[Attachment] | None = None,
-    recipient: Recipient | None = None,
+    to: Annotated[
+        list[Address],
+        Field(
+            min_length=1,
+            max_length=100,
+            description="Recipient addresses (one message to all of them).",
+        ),
+    ],
+    subject: Annotated[
+        str | None,
+        Field(description="Subject; required with body, overrides the template's subject."),
+    ] = None,
+    template: Annotated[
+        str | None,
+        Field(description=TEMPLATE_HELP),
+    ] = None,
+    body: Annotated[
+        str | None, Field(description="Plain-text body (instead of a template).")
+    ] = None,
+    html: Annotated[str | None, Field(description="HTML alternative of body.")] = None,
+    context: Annotated[
+        dict[str, Any] | None,
+        Field(description="Values the template uses (e.g. username, reset_link)."),
+    ] = None,
+    locale: Annotated[
+        str | None,
+        Field(
+            description="en, ru or uk (others fall back to en); default: recipient.locale, then en."
+        ),
+    ] = None,
+    attachments: Annotated[
+        list[Attachment] | None, Field(description="Files to attach (base64 content).")
+    ] = None,
+    recipient: Annotated[
+        Recipient | None,
+        Field(description="The recipient's preferences; opted_out skips the message."),
+    ] = None,
 ) -> dict[str, Any]:
     """Send one email (template or body) over SMTP to ``to``; skipped if the recipient opted out.
 
@@ -248,15 +281,43 @@ def _send_one(
     rate_limit="2/m",
 )
 def send_bulk(
-    recipients: Annotated[list[BulkRecipient], Field(min_length=1, max_length=10000)],
-    subject: str | None = None,
-    template: str | None = None,
-    body: str | None = None,
-    html: str | None = None,
-    context: dict[str, Any] | None = None,
-    locale: str | None = None,
-    batch_size: int = Field(50, ge=1, le=1000),
-    per_second: float = Field(10.0, gt=0, le=1000),
+    recipients: Annotated[
+        list[BulkRecipient],
+        Field(
+            min_length=1,
+            max_length=10000,
+            description="Addresses with per-recipient context and preferences.",
+        ),
+    ],
+    subject: Annotated[
+        str | None,
+        Field(description="Subject; required with body, overrides the template's subject."),
+    ] = None,
+    template: Annotated[
+        str | None,
+        Field(description=TEMPLATE_HELP),
+    ] = None,
+    body: Annotated[
+        str | None, Field(description="Plain-text body (instead of a template).")
+    ] = None,
+    html: Annotated[str | None, Field(description="HTML alternative of body.")] = None,
+    context: Annotated[
+        dict[str, Any] | None,
+        Field(description="Values the template uses (e.g. username, reset_link)."),
+    ] = None,
+    locale: Annotated[
+        str | None,
+        Field(
+            description="en, ru or uk (others fall back to en); default: recipient.locale, then en."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, Field(ge=1, le=1000, description="Messages sent per SMTP connection.")
+    ] = 50,
+    per_second: Annotated[
+        float,
+        Field(gt=0, le=1000, description="Most messages sent per second (pause between messages)."),
+    ] = 10.0,
 ) -> dict[str, Any]:
     """Send one message to many recipients, ``batch_size`` per SMTP connection, at most
     ``per_second`` messages a second. Opted-out recipients are skipped and counted; a

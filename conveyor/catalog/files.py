@@ -64,10 +64,14 @@ def _old_files(root: Path, pattern: str, older_than: timedelta) -> list[Path]:
     soft_time_limit=1740,
 )
 def clean_files(
-    root: str,
-    pattern: Glob,
-    older_than: Duration,
-    dry_run: bool = False,
+    root: Annotated[
+        str, Field(description="Folder to clean; must be inside CONVEYOR_CLEAN_ROOTS.")
+    ],
+    pattern: Annotated[Glob, Field(description="Relative glob, e.g. *.tmp or **/*.log.")],
+    older_than: Annotated[
+        Duration, Field(description="Files modified longer ago than this are deleted.")
+    ],
+    dry_run: Annotated[bool, Field(description="Only list what would be deleted.")] = False,
 ) -> dict[str, Any]:
     """Delete files under ``root`` matching the glob ``pattern`` (e.g. ``*.tmp``,
     ``**/*.log``) last modified more than ``older_than`` ago. ``dry_run`` only lists them."""

@@ -101,8 +101,13 @@ def probe(target: HttpTarget | BrokerTarget | StoreTarget) -> dict[str, Any]:
 
 @task(name="health.check", queue="cleanup", time_limit=120, soft_time_limit=100)
 def check(
-    targets: list[Target] | None = None,
-    fail_if_unhealthy: bool = False,
+    targets: Annotated[
+        list[Target] | None,
+        Field(description="What to probe (default: the broker and the job store)."),
+    ] = None,
+    fail_if_unhealthy: Annotated[
+        bool, Field(description="Fail the job when any target is unhealthy.")
+    ] = False,
 ) -> dict[str, Any]:
     """Probe each target (default: the broker and the job store); per-target results."""
     default: list[Target] = [BrokerTarget(), StoreTarget()]

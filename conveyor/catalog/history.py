@@ -7,7 +7,9 @@ settings (``conveyor.store.open_store``), because conveyor's history lives there
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from conveyor.catalog.common import Duration, settings
 from conveyor.jobs import FINAL_STATES, JobState
@@ -23,7 +25,15 @@ from conveyor.task import task
     time_limit=1800,
     soft_time_limit=1740,
 )
-def prune_jobs(older_than: Duration, states: list[JobState] | None = None) -> dict[str, Any]:
+def prune_jobs(
+    older_than: Annotated[
+        Duration, Field(description="Jobs last updated longer ago than this are deleted.")
+    ],
+    states: Annotated[
+        list[JobState] | None,
+        Field(description="States to prune (default: SUCCEEDED, FAILED, DEAD, CANCELLED)."),
+    ] = None,
+) -> dict[str, Any]:
     """Delete jobs finished (SUCCEEDED, FAILED, DEAD, CANCELLED — or ``states``) and last
     updated more than ``older_than`` ago from conveyor's job store."""
     chosen = states if states is not None else sorted(FINAL_STATES)

@@ -59,13 +59,27 @@ def classify(response: httpx.Response, expected: list[int] | None) -> dict[str, 
 
 
 def _request(
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"],
-    url: Annotated[str, Field(min_length=1, max_length=2048)],
-    headers: dict[str, str] | None = None,
-    json: Any = None,
-    params: dict[str, str] | None = None,
-    timeout: float = Field(30.0, gt=0, le=300),
-    expected_status: list[int] | None = None,
+    method: Annotated[
+        Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], Field(description="HTTP method.")
+    ],
+    url: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=2048,
+            description="Absolute http(s) URL, or a path joined to CONVEYOR_HTTP_BASE_URL.",
+        ),
+    ],
+    headers: Annotated[dict[str, str] | None, Field(description="Extra request headers.")] = None,
+    json: Annotated[Any, Field(description="JSON body (not sent with GET/HEAD).")] = None,
+    params: Annotated[dict[str, str] | None, Field(description="Query string parameters.")] = None,
+    timeout: Annotated[
+        float, Field(gt=0, le=300, description="Seconds to wait for the answer.")
+    ] = 30.0,
+    expected_status: Annotated[
+        list[int] | None,
+        Field(description="Status codes that count as success (default: any 2xx)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Send one HTTP request; the status code and (JSON or text) body are the result."""
     target = resolve_url(url, settings().http_base_url)

@@ -82,11 +82,18 @@ def _purge(engine: Engine, table: Table, where: ColumnElement[bool], batch_size:
     soft_time_limit=3540,
 )
 def purge_rows(
-    table: str,
-    timestamp_column: str,
-    older_than: Duration,
-    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000,
-    database_url: str | None = None,
+    table: Annotated[str, Field(description="Table ([schema.]name); must exist.")],
+    timestamp_column: Annotated[
+        str, Field(description="Date/time column compared with older_than.")
+    ],
+    older_than: Annotated[Duration, Field(description="Rows older than this are deleted.")],
+    batch_size: Annotated[
+        int, Field(ge=1, le=100_000, description="Rows deleted per transaction.")
+    ] = 1000,
+    database_url: Annotated[
+        str | None,
+        Field(description="SQLAlchemy URL of the database (default: CONVEYOR_DATABASE_URL)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Delete rows of ``table`` whose ``timestamp_column`` is older than ``older_than``,
     ``batch_size`` rows per transaction (retention: "delete data older than a year",
@@ -107,9 +114,24 @@ def purge_rows(
     soft_time_limit=3540,
 )
 def refresh_views(
-    names: Annotated[list[str], Field(min_length=1, max_length=100)],
-    concurrently: bool = False,
-    database_url: str | None = None,
+    names: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=100,
+            description="Materialized views ([schema.]name); each must exist.",
+        ),
+    ],
+    concurrently: Annotated[
+        bool,
+        Field(
+            description="REFRESH ... CONCURRENTLY (readers are not blocked; needs a unique index)."
+        ),
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        Field(description="SQLAlchemy URL of the database (default: CONVEYOR_DATABASE_URL)."),
+    ] = None,
 ) -> dict[str, Any]:
     """``REFRESH MATERIALIZED VIEW [CONCURRENTLY]`` each view (PostgreSQL only); every name
     must be an existing materialized view. CONCURRENTLY needs a unique index on the view."""
@@ -154,9 +176,14 @@ def _checked(engine: Engine, name: str) -> str:
     soft_time_limit=3540,
 )
 def analyze(
-    tables: list[str] | None = None,
-    vacuum: bool = False,
-    database_url: str | None = None,
+    tables: Annotated[
+        list[str] | None, Field(description="Tables to analyze (default: the whole database).")
+    ] = None,
+    vacuum: Annotated[bool, Field(description="VACUUM first.")] = False,
+    database_url: Annotated[
+        str | None,
+        Field(description="SQLAlchemy URL of the database (default: CONVEYOR_DATABASE_URL)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Update the planner statistics (``ANALYZE``) of ``tables`` (default: all), with
     ``vacuum`` first (PostgreSQL ``VACUUM ANALYZE``; SQLite ``VACUUM`` of the whole file)."""

@@ -141,11 +141,24 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     rate_limit="10/s",
 )
 def send_push(
-    tokens: Annotated[list[str], Field(min_length=1, max_length=500)],
-    title: Annotated[str, Field(min_length=1, max_length=200)],
-    body: str = Field("", max_length=2000),
-    data: dict[str, str] | None = None,
-    recipient: Recipient | None = None,
+    tokens: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=500,
+            description="FCM registration tokens (duplicates are sent once).",
+        ),
+    ],
+    title: Annotated[str, Field(min_length=1, max_length=200, description="Notification title.")],
+    body: Annotated[str, Field(max_length=2000, description="Notification text.")] = "",
+    data: Annotated[
+        dict[str, str] | None,
+        Field(description="Extra key/value data delivered to the app (strings only)."),
+    ] = None,
+    recipient: Annotated[
+        Recipient | None,
+        Field(description="The recipient's preferences; opted_out skips the message."),
+    ] = None,
 ) -> dict[str, Any]:
     """Push a notification to every device token; invalid tokens are reported for pruning."""
     if opted_out(recipient):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
@@ -188,9 +188,14 @@ def _target(kind: str, fmt: str) -> Path:
     soft_time_limit=1740,
 )
 def generate(
-    kind: Literal["jobs_summary", "table"],
-    params: dict[str, Any] | None = None,
-    format: Literal["csv", "html"] = "html",
+    kind: Annotated[
+        Literal["jobs_summary", "table"],
+        Field(description="Report kind: jobs_summary or table (see above)."),
+    ],
+    params: Annotated[dict[str, Any] | None, Field(description="Input of the report kind.")] = None,
+    format: Annotated[
+        Literal["csv", "html"], Field(description="csv, or html with an inline SVG bar chart.")
+    ] = "html",
 ) -> dict[str, Any]:
     """Build report ``kind`` from ``params`` and write it as CSV or HTML (with a bar chart)."""
     try:

@@ -53,8 +53,18 @@ def classify(response: httpx.Response) -> dict[str, Any]:
 )
 def send_sms(
     to: Annotated[str, Field(pattern=PHONE, description="E.164 number, e.g. +420123456789.")],
-    text: Annotated[str, Field(min_length=1, max_length=1600)],
-    recipient: Recipient | None = None,
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=1600,
+            description="Message text (long texts are split by the provider).",
+        ),
+    ],
+    recipient: Annotated[
+        Recipient | None,
+        Field(description="The recipient's preferences; opted_out skips the message."),
+    ] = None,
 ) -> dict[str, Any]:
     """Send ``text`` to ``to``; skipped if the recipient opted out."""
     if opted_out(recipient):

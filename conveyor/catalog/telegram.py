@@ -54,11 +54,17 @@ def classify(response: httpx.Response) -> dict[str, Any]:
     rate_limit="30/s",
 )
 def send_message(
-    chat_id: int | str,
-    text: Annotated[str, Field(min_length=1, max_length=4096)],
-    parse_mode: Literal["HTML", "Markdown", "MarkdownV2"] | None = None,
-    disable_notification: bool = False,
-    recipient: Recipient | None = None,
+    chat_id: Annotated[int | str, Field(description="Chat id (number) or @channelusername.")],
+    text: Annotated[str, Field(min_length=1, max_length=4096, description="Message text.")],
+    parse_mode: Annotated[
+        Literal["HTML", "Markdown", "MarkdownV2"] | None,
+        Field(description="Telegram formatting of text."),
+    ] = None,
+    disable_notification: Annotated[bool, Field(description="Deliver silently.")] = False,
+    recipient: Annotated[
+        Recipient | None,
+        Field(description="The recipient's preferences; opted_out skips the message."),
+    ] = None,
 ) -> dict[str, Any]:
     """Send ``text`` to ``chat_id`` via the Bot API; skipped if the recipient opted out."""
     if opted_out(recipient):
