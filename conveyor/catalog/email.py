@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from conveyor.catalog.common import Recipient, opted_out, settings, skipped
 from conveyor.catalog.templating import Rendered, normalize_locale, render
@@ -34,6 +34,12 @@ from conveyor.task import task
 
 RETRY = RetryPolicy(max_retries=5, base_delay=5.0, max_delay=600.0, retry_on=())
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+def _as_list(value: Any) -> Any:
+    """A single address is accepted where a list is expected."""
+    return [value] if isinstance(value, str) else value
+
 
 TEMPLATE_HELP = (
     "Template name: verification, password_reset, session_reminder, weekly_report, "
@@ -126,6 +132,10 @@ def build_message(
     return msg
 
 
+class RecipientDeferred(TemporaryError):
+    """The server refused the recipients for now (4xx): try again later."""
+
+
 def _tls_context(cfg: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cfg.smtp_ca_file) if cfg.smtp_ca_file else None)
 
@@ -149,7 +159,11 @@ def smtp_errors() -> Iterator[None]:
     except smtplib.SMTPAuthenticationError as exc:
         raise PermanentError(f"SMTP authentication failed: {exc.smtp_code}") from exc
     except smtplib.SMTPRecipientsRefused as exc:
-        raise PermanentError(f"SMTP server refused recipients: {sorted(exc.recipients)}") from exc
+        codes = [code for code, _ in exc.recipients.values()]
+        message = f"SMTP server refused recipients: {sorted(exc.recipients)} ({codes})"
+        if codes and all(400 <= code < 500 for code in codes):
+            raise RecipientDeferred(message) from exc
+        raise PermanentError(message) from exc
     except smtplib.SMTPResponseException as exc:
         message = f"SMTP server answered {exc.smtp_code}: {exc.smtp_error!r}"
         if 400 <= exc.smtp_code < 500:
@@ -188,6 +202,7 @@ def connection(cfg: Settings) -> Iterator[smtplib.SMTP]:
 def send(
     to: Annotated[
         list[Address],
+        BeforeValidator(_as_list),
         Field(
             min_length=1,
             max_length=100,
@@ -357,7 +372,10 @@ def _deliver_bulk(
     try:
         with smtp_errors():
             _send_one(client, item, content, shared, locale, cfg)
-    except PermanentError as exc:
-        result["failed"].append({"email": str(item.email), "error": str(exc), "temporary": False})
+    except (PermanentError, RecipientDeferred) as exc:
+        temporary = isinstance(exc, TemporaryError)
+        result["failed"].append(
+            {"email": str(item.email), "error": str(exc), "temporary": temporary}
+        )
         return
     result["sent"] += 1

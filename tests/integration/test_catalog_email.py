@@ -179,6 +179,14 @@ def test_refused_recipient_is_permanent(inline: InlineConveyor, plain: Mailbox) 
     assert "refused recipients" in (job.error or "")
 
 
+def test_deferred_recipient_is_retried(inline: InlineConveyor, plain: Mailbox) -> None:
+    plain.defer.add("busy@example.org")
+    job = inline.submit("email.send", to="busy@example.org", subject="x", body="y")
+    assert job.state in (JobState.DEAD, JobState.FAILED)
+    assert job.attempts == 6
+    assert "451" in (job.error or "")
+
+
 def test_unreachable_server_is_retried(inline: InlineConveyor, configure: Configure) -> None:
     configure(smtp_host="127.0.0.1", smtp_port=1, smtp_timeout=2)
     job = inline.submit("email.send", to=["a@example.org"], subject="x", body="y")
@@ -236,11 +244,13 @@ def test_untrusted_certificate_is_permanent(
 
 def test_send_bulk_personalises_batches_and_counts(inline: InlineConveyor, plain: Mailbox) -> None:
     plain.refuse.add("gone@example.org")
+    plain.defer.add("busy@example.org")
     recipients = [
         {"email": "a@example.org", "context": {"username": "Anna"}},
         {"email": "b@example.org", "context": {"username": "Борис"}, "recipient": {"locale": "ru"}},
         {"email": "c@example.org", "context": {"username": "C"}, "recipient": {"opted_out": True}},
         {"email": "gone@example.org", "context": {"username": "G"}},
+        {"email": "busy@example.org", "context": {"username": "B"}},
         {"email": "d@example.org", "context": {"username": "D"}, "recipient": {"locale": "uk"}},
     ]
     job = inline.submit(
@@ -254,7 +264,8 @@ def test_send_bulk_personalises_batches_and_counts(inline: InlineConveyor, plain
     assert job.state is JobState.SUCCEEDED, job.error
     assert job.result["sent"] == 3
     assert job.result["skipped"] == 1
-    assert [f["email"] for f in job.result["failed"]] == ["gone@example.org"]
+    failed = {f["email"]: f["temporary"] for f in job.result["failed"]}
+    assert failed == {"gone@example.org": False, "busy@example.org": True}
     texts = {m["To"]: parts(m)["text/plain"] for m in plain.messages}
     assert "Hello Anna," in texts["a@example.org"]
     assert "Здравствуйте, Борис!" in texts["b@example.org"]

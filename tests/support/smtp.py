@@ -26,6 +26,7 @@ class Mailbox:
     logins: list[str] = field(default_factory=list)
     tls_sessions: list[bool] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
 
 
 class Handler:
@@ -37,6 +38,8 @@ class Handler:
     ) -> str:
         if address in self.mailbox.refuse:
             return "550 5.1.1 no such user"
+        if address in self.mailbox.defer:
+            return "451 4.2.0 mailbox busy, try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
