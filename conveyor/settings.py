@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     fcm_access_token: SecretStr = Field(
         SecretStr(""), description="Static OAuth bearer token for FCM (takes precedence)."
     )
+    fcm_service_account_file: Path | None = Field(
+        None,
+        description="Google service-account JSON key; its JWT is exchanged at the key's "
+        "`token_uri` for an FCM token (needs `conveyor[fcm]`).",
+    )
     fcm_token_url: str = Field(
         "",
         description='URL answering `{"access_token": …}` (e.g. a metadata server or token '

@@ -55,6 +55,7 @@ CATALOG_SETTINGS = (
     "fcm_api_url",
     "fcm_project_id",
     "fcm_access_token",
+    "fcm_service_account_file",
     "fcm_token_url",
     "http_base_url",
     "reports_dir",

@@ -1,10 +1,12 @@
 """``push.send``: push notifications through FCM HTTP v1, one request per device token.
 
 ``POST {CONVEYOR_FCM_API_URL}/v1/projects/{CONVEYOR_FCM_PROJECT_ID}/messages:send``
-with ``Authorization: Bearer …``. The bearer token is ``CONVEYOR_FCM_ACCESS_TOKEN``
-or, when that is empty, fetched from ``CONVEYOR_FCM_TOKEN_URL`` (a metadata server
-or token sidecar answering ``{"access_token": …, "expires_in": …}``) and cached
-until shortly before it expires. Signing a service-account JWT is not done here.
+with ``Authorization: Bearer …``. The bearer token is ``CONVEYOR_FCM_ACCESS_TOKEN``,
+or one obtained with the service-account key in ``CONVEYOR_FCM_SERVICE_ACCOUNT_FILE``
+(JWT-bearer grant at the key's ``token_uri``; needs ``conveyor[fcm]``), or one
+fetched from ``CONVEYOR_FCM_TOKEN_URL`` (a metadata server or token sidecar
+answering ``{"access_token": …, "expires_in": …}``); fetched tokens are cached
+until a minute before they expire.
 
 Every token gets its own result. Tokens FCM reports as gone (404 ``UNREGISTERED``)
 or malformed (400 ``INVALID_ARGUMENT``) are listed in ``invalid_tokens`` so the
@@ -15,8 +17,6 @@ job retried (so a retry never pushes twice to the same device).
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Annotated, Any
 
 import httpx
@@ -32,42 +32,13 @@ from conveyor.catalog.common import (
     settings,
     skipped,
 )
+from conveyor.catalog.fcm_auth import access_token
 from conveyor.errors import PermanentError, TemporaryError
 from conveyor.policies.retry import RetryPolicy
-from conveyor.settings import Settings
 from conveyor.task import task
 
 TIMEOUT = 15.0
 INVALID_TOKEN_CODES = frozenset({"UNREGISTERED", "INVALID_ARGUMENT"})
-
-_token_lock = threading.Lock()
-_token_cache: dict[str, tuple[str, float]] = {}
-
-
-def _fetch_token(url: str) -> str:
-    with _token_lock:
-        cached = _token_cache.get(url)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-    request = httpx.Request("GET", url, headers={"Metadata-Flavor": "Google"})
-    response = send(request, TIMEOUT)
-    body = json_body(response)
-    token = body.get("access_token")
-    if response.status_code != 200 or not isinstance(token, str):
-        raise TemporaryError(f"FCM token URL answered {response.status_code}")
-    expires_in = body.get("expires_in")
-    ttl = float(expires_in) if isinstance(expires_in, (int, float)) else 300.0
-    with _token_lock:
-        _token_cache[url] = (token, time.monotonic() + max(ttl - 60, 0))
-    return token
-
-
-def access_token(cfg: Settings) -> str:
-    static = cfg.fcm_access_token.get_secret_value()
-    if static:
-        return static
-    url = require(cfg.fcm_token_url, "CONVEYOR_FCM_ACCESS_TOKEN or CONVEYOR_FCM_TOKEN_URL")
-    return _fetch_token(url)
 
 
 def _error_code(body: dict[str, Any]) -> str:

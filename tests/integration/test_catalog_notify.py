@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from conveyor.catalog import telegram
 from conveyor.errors import ArgumentsInvalid, TemporaryError
@@ -221,6 +224,69 @@ def test_push_bearer_from_token_url(
     [token_request] = api.to("/token")
     assert token_request.headers["Metadata-Flavor"] == "Google"
     assert api.to(PUSH_PATH)[0].headers["Authorization"] == "Bearer tok-1"
+
+
+def _verify_jwt(assertion: str, public_key: rsa.RSAPublicKey) -> dict[str, object]:
+    header, claims, signature = assertion.split(".")
+    padded = signature + "=" * (-len(signature) % 4)
+    public_key.verify(
+        base64.urlsafe_b64decode(padded),
+        f"{header}.{claims}".encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )  # raises InvalidSignature when wrong
+    decoded: dict[str, object] = json.loads(
+        base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4))
+    )
+    return decoded
+
+
+def test_push_bearer_from_a_service_account(
+    inline: InlineConveyor, api: Receiver, configure: Configure, tmp_path: Path
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account = tmp_path / "sa.json"
+    account.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "pusher@demo-project.iam.gserviceaccount.com",
+                "private_key": pem,
+                "private_key_id": "k1",
+                "token_uri": api.url + "/oauth/token",
+            }
+        )
+    )
+    configure(fcm_access_token="", fcm_service_account_file=account)
+    api.responses["/oauth/token"] = [
+        (200, json.dumps({"access_token": "sa-tok", "expires_in": 3599}))
+    ]
+    first = inline.submit("push.send", tokens=["a"], title="t")
+    second = inline.submit("push.send", tokens=["b"], title="t")
+    assert first.state is second.state is JobState.SUCCEEDED, first.error
+    [exchange] = api.to("/oauth/token")  # the token is cached between jobs
+    form = parse_qs(exchange.body.decode())
+    assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    claims = _verify_jwt(form["assertion"][0], key.public_key())
+    assert claims["iss"] == "pusher@demo-project.iam.gserviceaccount.com"
+    assert claims["aud"] == api.url + "/oauth/token"
+    assert claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
+    assert [r.headers["Authorization"] for r in api.to(PUSH_PATH)] == ["Bearer sa-tok"] * 2
+
+
+def test_push_without_credentials_is_permanent(
+    inline: InlineConveyor, api: Receiver, configure: Configure
+) -> None:
+    configure(fcm_access_token="")
+    job = inline.submit("push.send", tokens=["a"], title="t")
+    assert job.state is JobState.FAILED
+    assert "CONVEYOR_FCM_SERVICE_ACCOUNT_FILE" in (job.error or "")
+    assert api.requests == []
 
 
 def test_push_retries_only_when_nothing_went_out(inline: InlineConveyor, api: Receiver) -> None:
