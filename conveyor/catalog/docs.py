@@ -102,6 +102,15 @@ parameters below before anything is enqueued.
   counted (`{"sent": 0, "skipped": 1, "reason": "opted_out"}`), not an error.
   `locale` picks the email template language (`en`, `ru`, `uk`; anything else
   falls back to `en`).
+- **Email templates.** Built in: `verification` (`username`, `verification_link`,
+  `expires_hours`), `password_reset` (`username`, `reset_link`, `expires_hours`),
+  `session_reminder` (`username`, `mentor_name`, `session_date`, `session_link`),
+  `weekly_report` (`username`, `period`, `items: [{label, value}]`) and
+  `daily_digest` (`username`, `date`, `items: [{title, url?}]`), each in en, ru and uk.
+  Your own go in `CONVEYOR_EMAIL_TEMPLATES_DIR` as `<name>/<locale>.subject`,
+  `<locale>.txt` and (optional) `<locale>.html` (Jinja2; HTML is autoescaped and may
+  `{% extends "_layout.html" %}`); a folder there replaces a built-in template of
+  the same name. A missing context value fails the job (it is never sent half-filled).
 - **Rate limits** below are Celery's per-worker `rate_limit` task option: each worker
   process enforces its own limit. Global (cluster-wide) limits come with the
   flow-control feature; until then, size them per worker.
