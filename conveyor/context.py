@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -37,3 +38,60 @@ def running(job: JobContext) -> Iterator[JobContext]:
         yield job
     finally:
         _current.reset(token)
+
+
+# -- progress ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a running job is: ``done`` of ``total`` units (total None = unknown)."""
+
+    done: int
+    total: int | None = None
+    message: str = ""
+
+
+ProgressSink = Callable[[str, Progress], None]
+
+_sink: contextvars.ContextVar[ProgressSink | None] = contextvars.ContextVar(
+    "conveyor_progress_sink", default=None
+)
+_latest: dict[str, Progress] = {}
+_latest_lock = threading.Lock()
+_LATEST_CAP = 1000
+
+
+def progress(done: int, total: int | None = None, message: str = "") -> Progress:
+    """Report progress of the current job.
+
+    The latest report per job is kept in this process (``latest_progress``) and
+    handed to the sink installed with ``progress_sink`` (the worker wires one that
+    records it on the job). Outside a job it is a no-op apart from the return value.
+    """
+    report = Progress(done=done, total=total, message=message)
+    job = current_job()
+    if job is None:
+        return report
+    with _latest_lock:
+        if len(_latest) >= _LATEST_CAP and job.job_id not in _latest:
+            _latest.pop(next(iter(_latest)))
+        _latest[job.job_id] = report
+    sink = _sink.get()
+    if sink is not None:
+        sink(job.job_id, report)
+    return report
+
+
+def latest_progress(job_id: str) -> Progress | None:
+    """The last progress reported by ``job_id`` in this process, if any."""
+    with _latest_lock:
+        return _latest.get(job_id)
+
+
+@contextmanager
+def progress_sink(sink: ProgressSink) -> Iterator[ProgressSink]:
+    """Send every ``progress()`` call made inside this block to ``sink(job_id, progress)``."""
+    token = _sink.set(sink)
+    try:
+        yield sink
+    finally:
+        _sink.reset(token)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -150,6 +150,70 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = Field(
         "auto", description="`auto` = console in dev, JSON in production."
     )
+
+    # -- catalog ------------------------------------------------------------------
+    smtp_host: str = Field("localhost", description="SMTP server used by `email.*` tasks.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (25, 587 STARTTLS, 465 SSL).")
+    smtp_user: str = Field("", description="SMTP login; empty = no authentication.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "none", description="`none`, `starttls` (upgrade after connect) or `ssl` (TLS from start)."
+    )
+    smtp_from: str = Field(
+        "conveyor@localhost", description="Sender address (`From:`) of `email.*` tasks."
+    )
+    smtp_ca_file: Path | None = Field(
+        None, description="CA bundle to verify the SMTP server's certificate (default: system CAs)."
+    )
+    smtp_timeout: float = Field(30, gt=0, description="SMTP connect/command timeout, seconds.")
+    email_templates_dir: Path | None = Field(
+        None,
+        description="Folder of your own email templates (`<name>/<locale>.txt|.html|.subject`).",
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", description="Telegram Bot API base URL."
+    )
+    telegram_bot_token: SecretStr = Field(SecretStr(""), description="Telegram bot token.")
+    sms_api_url: str = Field(
+        "https://api.twilio.com", description="Base URL of the Twilio-compatible SMS API."
+    )
+    sms_account_sid: str = Field("", description="SMS account SID (basic-auth user).")
+    sms_auth_token: SecretStr = Field(SecretStr(""), description="SMS auth token.")
+    sms_from: str = Field("", description="Sender number or messaging service of `sms.send`.")
+    fcm_api_url: str = Field(
+        "https://fcm.googleapis.com", description="Base URL of the FCM HTTP v1 API."
+    )
+    fcm_project_id: str = Field("", description="Firebase project id of `push.send`.")
+    fcm_access_token: SecretStr = Field(
+        SecretStr(""), description="Static OAuth bearer token for FCM (takes precedence)."
+    )
+    fcm_service_account_file: Path | None = Field(
+        None,
+        description="Google service-account JSON key; its JWT is exchanged at the key's "
+        "`token_uri` for an FCM token (needs `conveyor[fcm]`).",
+    )
+    fcm_token_url: str = Field(
+        "",
+        description='URL answering `{"access_token": …}` (e.g. a metadata server or token '
+        "sidecar), fetched when no static token is set.",
+    )
+    http_base_url: str = Field(
+        "", description="Base URL that relative `http.request` URLs (`/internal/...`) join."
+    )
+    reports_dir: Path = Field(
+        Path("var/reports"), description="Directory `reports.generate` writes to."
+    )
+    backup_dir: Path = Field(Path("var/backups"), description="Default `maintenance.backup` dir.")
+    clean_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories `maintenance.clean_files` may delete in (comma-separated); "
+        "empty = none.",
+    )
+
+    @field_validator("clean_roots", mode="before")
+    @classmethod
+    def _csv_roots(cls, value: Any) -> Any:
+        return _split_csv(value)
 
     @field_validator("imports", "api_keys", "queues", mode="before")
     @classmethod
