@@ -17,9 +17,10 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from conveyor.store.memory_dashboard import MemoryDashboardMixin
 
 
-class MemoryStore(TransitionMethods):
+class MemoryStore(MemoryDashboardMixin, TransitionMethods):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:
