@@ -160,7 +160,7 @@ def _bucket_of(dialect: str, since: datetime, bucket_seconds: int) -> ColumnElem
     if dialect == "sqlite":
         since_day = since.timestamp() / 86400 + _UNIX_EPOCH_JULIAN_DAY
         # julianday() is a double accurate to ~50 µs: round to the millisecond first
-        seconds = func.round((func.julianday(jobs.c.finished_at) - since_day) * 86400.0, 3)
-        return cast(seconds / bucket_seconds, Integer)
+        elapsed = func.round((func.julianday(jobs.c.finished_at) - since_day) * 86400.0, 3)
+        return cast(elapsed / bucket_seconds, Integer)
     seconds = func.extract("epoch", jobs.c.finished_at) - since.timestamp()
     return func.floor(seconds / bucket_seconds)
