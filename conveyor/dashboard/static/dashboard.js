@@ -14,7 +14,7 @@
   var status = document.getElementById("live-status");
   var timer = null;
   var pending = false;
-  var mode = "live (polling)";
+  var mode = "· live (polling)";
 
   // only changes of mode or trouble are announced, not every refresh
   function say(text) { if (status && status.textContent !== text) { status.textContent = text; } }
@@ -44,7 +44,7 @@
     Promise.all(regions.map(refresh)).then(function () {
       say(mode);
     }).catch(function () {
-      say("live updates paused: server unreachable, retrying");
+      say("· live updates paused: server unreachable, retrying");
     }).then(function () { pending = false; });
   }
 
@@ -60,14 +60,14 @@
     source.onopen = function () {
       opened = true;
       poll(SSE_SAFETY_POLL_MS);
-      mode = "live (event stream)";
+      mode = "· live (event stream)";
       say(mode);
     };
     source.onmessage = refreshAll;
     source.onerror = function () {
       // not there, not allowed, or dropped: fall back to polling
       source.close();
-      mode = "live (polling)";
+      mode = "· live (polling)";
       poll(POLL_MS);
       if (opened) { refreshAll(); }
     };
