@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.dashboard.access import Access
+from conveyor.dashboard.cache import TtlCache
 from conveyor.dashboard.live import router as live_router
 from conveyor.dashboard.login import router as login_router
 from conveyor.dashboard.pages import router as pages_router
@@ -97,6 +98,7 @@ def create_dashboard(
         signer=signer,
         access=Access(settings, authenticator, signer),
         templates=build_templates(),
+        cache=TtlCache(),
         events_url=events_url,
     )
     app.add_exception_handler(LoginRequired, _login_required)

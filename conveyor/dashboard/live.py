@@ -29,7 +29,7 @@ def _fragment(
 
 @router.get("/overview", name="live_overview")
 def live_overview(request: Request, context: Context, viewer: ViewerDep) -> JSONResponse:
-    values = views.overview(context.store, context.settings)
+    values = views.overview(context.store, context.settings, context.cache)
     return _fragment(request, context, "_overview.html", {"viewer": viewer, **values})
 
 

@@ -37,7 +37,7 @@ def job_or_404(store: JobStore, job_id: str) -> Job:
 
 @router.get("/", response_class=HTMLResponse, name="overview")
 def overview(request: Request, context: Context, viewer: ViewerDep) -> HTMLResponse:
-    values = views.overview(context.store, context.settings)
+    values = views.overview(context.store, context.settings, context.cache)
     return render(
         request, context, "overview.html", {"section": "overview", **values}, viewer=viewer
     )

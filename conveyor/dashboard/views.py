@@ -8,12 +8,13 @@ from typing import Any
 
 from conveyor.dashboard.access import Viewer
 from conveyor.dashboard.actions import ACTIONS, JobAction
+from conveyor.dashboard.cache import TtlCache
 from conveyor.dashboard.chart import throughput_chart
 from conveyor.dashboard.filters import PAGE_SIZE, JobFilters
 from conveyor.jobs import Job, JobState, utcnow
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
-from conveyor.store.dashboard import FAILURE_STATES, JobQuery
+from conveyor.store.dashboard import FAILURE_STATES, JobQuery, ThroughputBucket
 
 #: Column order of the queue table.
 STATE_COLUMNS = tuple(JobState)
@@ -44,17 +45,40 @@ def _window(now: datetime, bucket_seconds: int, buckets: int) -> tuple[datetime,
     return until - timedelta(seconds=bucket_seconds * buckets), until
 
 
-def overview(store: JobStore, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+#: (key, title, minutes per bucket, buckets, seconds the numbers may be cached)
+CHARTS = (
+    ("hour", "Last hour, jobs per minute", 1, 60, 0.0),
+    ("day", "Last 24 hours, jobs per minute (15-minute average)", 15, 96, 60.0),
+)
+#: Seconds the per-queue counts may be cached (a full index scan on big tables).
+QUEUE_COUNTS_TTL = 5.0
+
+
+def _buckets(
+    store: JobStore, cache: TtlCache, key: str, window: tuple[datetime, datetime, int], ttl: float
+) -> list[ThroughputBucket]:
+    def compute() -> list[ThroughputBucket]:
+        return store.count_finished(*window)
+
+    return cache.get(("chart", key), ttl, compute) if ttl else compute()
+
+
+def overview(
+    store: JobStore, settings: Settings, cache: TtlCache, now: datetime | None = None
+) -> dict[str, Any]:
+    """Throughput charts, per-queue counts and recent failures.
+
+    The day chart and the queue counts read many rows on a busy store, so they
+    are cached for a short while (CHARTS, QUEUE_COUNTS_TTL); the hour chart and
+    the failures are always fresh.
+    """
     now = now or utcnow()
     charts = []
-    for key, title, bucket_minutes, count in (
-        ("hour", "Last hour, jobs per minute", 1, 60),
-        ("day", "Last 24 hours, jobs per minute (15-minute average)", 15, 96),
-    ):
+    for key, title, bucket_minutes, count, ttl in CHARTS:
         since, until = _window(now, bucket_minutes * 60, count)
-        buckets = store.count_finished(since, until, bucket_minutes * 60)
+        buckets = _buckets(store, cache, key, (since, until, bucket_minutes * 60), ttl)
         charts.append(throughput_chart(key, title, buckets, bucket_minutes))
-    counts = store.count_jobs_by_queue()
+    counts = cache.get("queue-counts", QUEUE_COUNTS_TTL, store.count_jobs_by_queue)
     names = list(settings.queues) + sorted(set(counts) - set(settings.queues))
     queues = [QueueRow(name, dict(counts.get(name, {}))) for name in names]
     failures = store.search_jobs(JobQuery(states=FAILURE_STATES), RECENT_FAILURES).items

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from conveyor.dashboard.access import Access, Viewer
+from conveyor.dashboard.cache import TtlCache
 from conveyor.dashboard.nav import NAV
 from conveyor.dashboard.session import COOKIE_NAME, CSRF_FIELD, Session, SessionSigner, csrf_ok
 from conveyor.settings import Settings
@@ -31,6 +32,8 @@ class DashboardContext:
     signer: SessionSigner
     access: Access
     templates: Jinja2Templates
+    #: Short-lived cache of the overview's aggregates.
+    cache: TtlCache
     #: URL of the server-sent event stream when the API has one, else None (poll only).
     events_url: str | None
 

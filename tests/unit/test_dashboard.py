@@ -16,6 +16,7 @@ from httpx import Response
 
 from conveyor.cli import cli
 from conveyor.dashboard import DashboardConfigError, create_dashboard
+from conveyor.dashboard.cache import TtlCache
 from conveyor.dashboard.secret import resolve_secret
 from conveyor.dashboard.session import COOKIE_NAME, SessionSigner
 from conveyor.engine import create_app
@@ -503,3 +504,20 @@ def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path:
     result = CliRunner().invoke(cli, ["config"])
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output
+
+
+def test_ttl_cache_recomputes_only_after_the_ttl() -> None:
+    now = [100.0]
+    cache = TtlCache(clock=lambda: now[0])
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert cache.get("k", 5, compute) == 1
+    now[0] += 4.9
+    assert cache.get("k", 5, compute) == 1
+    now[0] += 0.2
+    assert cache.get("k", 5, compute) == 2
+    assert cache.get("other", 5, compute) == 3

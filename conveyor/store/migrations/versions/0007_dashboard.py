@@ -1,4 +1,4 @@
-"""Dashboard: index jobs by finish time for the throughput chart.
+"""Dashboard: index jobs by finish time (throughput chart) and by queue and state (counts).
 
 Revision ID: 0007
 Revises: 0001
@@ -18,8 +18,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_jobs_finished_at", "jobs", ["finished_at"])
+    op.create_index("ix_jobs_finished_at_state", "jobs", ["finished_at", "state"])
+    op.create_index("ix_jobs_queue_state", "jobs", ["queue", "state"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_jobs_finished_at", table_name="jobs")
+    op.drop_index("ix_jobs_queue_state", table_name="jobs")
+    op.drop_index("ix_jobs_finished_at_state", table_name="jobs")
