@@ -6,7 +6,7 @@ This is the one place that composes the two; the API never imports the dashboard
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 from conveyor.api import create_api
 from conveyor.dashboard import create_dashboard
@@ -23,8 +23,8 @@ DASHBOARD_PATH = "/dashboard"
 EVENTS_PATH = "/api/v1/events"
 
 
-def _has_route(app: FastAPI, path: str) -> bool:
-    return any(isinstance(route, APIRoute) and route.path == path for route in app.routes)
+def has_route(app: FastAPI, path: str) -> bool:
+    return any(isinstance(route, Route) and route.path == path for route in app.routes)
 
 
 def create_server(
@@ -42,7 +42,7 @@ def create_server(
     auth = authenticator or Authenticator(settings, store)
     app = create_api(settings, store, submitter, tasks, authenticator=auth)
     if settings.dashboard_enabled:
-        events_url = EVENTS_PATH if _has_route(app, EVENTS_PATH) else None
+        events_url = EVENTS_PATH if has_route(app, EVENTS_PATH) else None
         dashboard = create_dashboard(settings, store, submitter, auth, events_url=events_url)
         app.mount(DASHBOARD_PATH, dashboard)
     return app

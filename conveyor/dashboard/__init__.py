@@ -6,12 +6,14 @@ into the API process (the API itself never imports the dashboard).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.dashboard.access import Access
@@ -75,9 +77,25 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
+    return _error_page(request, exc.status, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    message = "there is no such page" if exc.status_code == 404 else str(exc.detail)
+    return _error_page(request, exc.status_code, message, exc.headers)
+
+
+def _error_page(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    if request.url.path.startswith(base_path(request) + "/live/"):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
     context: DashboardContext = request.app.state.dashboard
-    values = {"status": exc.status, "message": exc.message}
-    return render(request, context, "error.html", values, status=exc.status)
+    values = {"status": status, "message": message}
+    response = render(request, context, "error.html", values, status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 def create_dashboard(
@@ -103,6 +121,7 @@ def create_dashboard(
     )
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Refused, _refused)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(SecurityHeaders)
     for router in (login_router, pages_router, live_router):
         app.include_router(router)

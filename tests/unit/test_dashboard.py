@@ -22,7 +22,7 @@ from conveyor.dashboard.session import COOKIE_NAME, SessionSigner
 from conveyor.engine import create_app
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.keys import Authenticator, create_key
-from conveyor.server import create_server
+from conveyor.server import EVENTS_PATH, create_server, has_route
 from conveyor.settings import Settings, SettingsError, load_settings
 from conveyor.store.base import JobFilter
 from conveyor.store.memory import MemoryStore
@@ -521,3 +521,43 @@ def test_ttl_cache_recomputes_only_after_the_ttl() -> None:
     now[0] += 0.2
     assert cache.get("k", 5, compute) == 2
     assert cache.get("other", 5, compute) == 3
+
+
+def test_unknown_pages_get_an_html_error_page(dash: Dash) -> None:
+    dash.login_key(dash.read_key)
+    response = dash.client.get("/dashboard/nope")
+    assert response.status_code == 404
+    assert "text/html" in response.headers["content-type"]
+    assert "no such page" in response.text
+    assert dash.client.get("/dashboard/live/nope").json() == {"error": "there is no such page"}
+    wrong_method = dash.client.get("/dashboard/logout")
+    assert wrong_method.status_code == 405
+
+
+def test_pages_name_the_event_stream_only_when_the_api_has_one(tmp_path: Path) -> None:
+    d = Dash(make_settings(tmp_path))
+    with d.client:
+        d.login_key(d.read_key)
+        assert "data-events-url" not in d.client.get("/dashboard/").text
+    settings = make_settings(tmp_path)
+    store = MemoryStore()
+    submitter = Submitter(settings, store, create_app(settings))
+    app = create_dashboard(
+        settings, store, submitter, Authenticator(settings, store), events_url="/api/v1/events"
+    )
+    key, _ = create_key(store, "reader", ["read"])
+    with TestClient(app, base_url="http://testserver") as client:
+        page = client.get("/login")
+        token = csrf_in(page.text)
+        client.post("/login", data={"csrf_token": token, "api_key": key})
+        assert 'data-events-url="/api/v1/events"' in client.get("/").text
+
+
+def test_server_finds_the_event_stream_route(tmp_path: Path) -> None:
+    d = Dash(make_settings(tmp_path))
+    assert not has_route(d.app, EVENTS_PATH)
+
+    @d.app.get(EVENTS_PATH)
+    def events() -> None: ...
+
+    assert has_route(d.app, EVENTS_PATH)
