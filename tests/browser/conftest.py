@@ -128,8 +128,8 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def log_in(page: Page, server: Server, key: str) -> None:
-    page.goto(server.url + "/dashboard/")
+def log_in(page: Page, url: str, key: str) -> None:
+    page.goto(url + "/dashboard/")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Log in with key").click()
-    page.wait_for_url(server.url + "/dashboard/")
+    page.wait_for_url(url + "/dashboard/")

@@ -32,7 +32,7 @@ def test_login_page_is_accessible_and_refuses_a_wrong_key(page: Page, server: Se
 
 def test_new_job_appears_live_and_its_detail_follows_it(page: Page, server: Server) -> None:
     _finished_job(server, "tests.fail", message="disk full")  # something in recent failures
-    log_in(page, server, server.write_key)
+    log_in(page, server.url, server.write_key)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.goto(server.url + "/dashboard/jobs")
     page.evaluate("window.__notReloaded = true")
@@ -58,7 +58,7 @@ def test_new_job_appears_live_and_its_detail_follows_it(page: Page, server: Serv
 
 def test_failed_job_detail_and_replay(page: Page, server: Server) -> None:
     job_id = _finished_job(server, "tests.fail", message="mailbox unavailable")
-    log_in(page, server, server.write_key)
+    log_in(page, server.url, server.write_key)
     page.goto(f"{server.url}/dashboard/jobs/{job_id}")
     expect(page.get_by_text("PermanentError", exact=True)).to_be_visible()
     expect(page.get_by_text("Traceback", exact=True)).to_be_visible()
@@ -72,7 +72,7 @@ def test_failed_job_detail_and_replay(page: Page, server: Server) -> None:
 def test_search_and_filter(page: Page, server: Server) -> None:
     marker = f"needle-{time.monotonic_ns()}"
     job_id = _finished_job(server, value=marker)
-    log_in(page, server, server.read_key)
+    log_in(page, server.url, server.read_key)
     page.goto(server.url + "/dashboard/jobs")
     page.get_by_label("Search arguments and errors").fill(marker)
     page.get_by_label("State").select_option("SUCCEEDED")
@@ -86,7 +86,7 @@ def test_read_only_key_sees_no_buttons_and_forged_posts_are_refused(
     page: Page, server: Server
 ) -> None:
     job_id = _finished_job(server, "tests.fail", message="read-only check")
-    log_in(page, server, server.read_key)
+    log_in(page, server.url, server.read_key)
     expect(page.locator(".badge")).to_have_text("read-only")
     page.goto(f"{server.url}/dashboard/jobs/{job_id}")
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
@@ -108,7 +108,7 @@ def test_read_only_key_sees_no_buttons_and_forged_posts_are_refused(
 
 def test_forged_post_with_a_write_session_is_refused(page: Page, server: Server) -> None:
     job_id = _finished_job(server, value="forged")
-    log_in(page, server, server.write_key)
+    log_in(page, server.url, server.write_key)
     action = f"{server.url}/dashboard/jobs/{job_id}/actions/replay"
     forged = page.request.post(action, form={"csrf_token": "guessed"}, max_redirects=0)
     assert forged.status == 403
@@ -116,7 +116,7 @@ def test_forged_post_with_a_write_session_is_refused(page: Page, server: Server)
 
 def test_readable_at_phone_width(page: Page, server: Server) -> None:
     page.set_viewport_size({"width": 375, "height": 740})
-    log_in(page, server, server.read_key)
+    log_in(page, server.url, server.read_key)
     for path, name in (("/dashboard/", "overview-phone"), ("/dashboard/jobs", "jobs-phone")):
         page.goto(server.url + path)
         overflow = page.evaluate(
