@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 COOKIE_NAME = "conveyor_session"
 CSRF_FIELD = "csrf_token"
@@ -28,10 +28,6 @@ class Session:
     csrf: str
     expires: int
     credential: str | None = None
-
-    @property
-    def logged_in(self) -> bool:
-        return self.credential is not None
 
 
 def _b64(data: bytes) -> str:
@@ -59,9 +55,6 @@ class SessionSigner:
     def logged_in(self, credential: str) -> Session:
         """A fresh session (new CSRF token) for ``credential``: no fixation of the old one."""
         return self.new(credential)
-
-    def renewed(self, session: Session) -> Session:
-        return replace(session, expires=int(time.time()) + self.lifetime)
 
     def dumps(self, session: Session) -> str:
         payload = {"csrf": session.csrf, "exp": session.expires, "cred": session.credential}
