@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit integration acceptance browser bench clean
+.PHONY: install run test lint typecheck unit integration acceptance browser browser-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy --strict conveyor
 
+## Debian's Chromium for the browser tests (never a browser downloaded by Playwright)
+browser-deps:
+	command -v chromium || (apt-get update && apt-get install -y chromium)
+
 ## ruff + mypy --strict + every test tier
-test: lint typecheck
+test: lint typecheck browser-deps
 	$(VENV)/bin/pytest tests -q
 
 unit: install
@@ -37,6 +41,9 @@ integration: install
 
 acceptance: install
 	$(VENV)/bin/pytest tests/acceptance -q
+
+browser: install browser-deps
+	$(VENV)/bin/pytest tests/browser -q
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -113,7 +113,10 @@ class Authenticator:
     def authenticate(self, plain: str) -> Principal | None:
         if not plain:
             return None
-        digest = hash_key(plain)
+        return self.authenticate_digest(hash_key(plain))
+
+    def authenticate_digest(self, digest: str) -> Principal | None:
+        """As ``authenticate``, given the key's hash (what a dashboard session remembers)."""
         if self._is_settings_key(digest):
             return Principal(SETTINGS_PRINCIPAL, frozenset(SCOPES))
         key = self._store.find_api_key(digest)

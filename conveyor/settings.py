@@ -215,6 +215,33 @@ class Settings(BaseSettings):
     def _csv_roots(cls, value: Any) -> Any:
         return _split_csv(value)
 
+    # -- dashboard ----------------------------------------------------------------
+    dashboard_enabled: bool = Field(
+        True, description="Serve the dashboard at /dashboard from the API process."
+    )
+    secret_key: str = Field(
+        "",
+        description="Secret that signs dashboard session cookies (at least 32 characters). "
+        "Empty in dev = generated into data_dir/secret-key (mode 0600); "
+        "required in production.",
+    )
+    dashboard_user: str = Field(
+        "",
+        description="User name for the dashboard login form (with dashboard_password); "
+        "empty = log in with an API key only.",
+    )
+    dashboard_password: str = Field(
+        "",
+        description="Password of dashboard_user (at least 12 characters, no default).",
+    )
+    dashboard_user_scope: Literal["read", "write", "admin"] = Field(
+        "write",
+        description="Scope of dashboard_user: `read` sees everything and changes nothing.",
+    )
+    dashboard_session_seconds: int = Field(
+        12 * 3600, ge=60, description="Lifetime of a dashboard login session, seconds."
+    )
+
     @field_validator("imports", "api_keys", "queues", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
@@ -254,6 +281,16 @@ class Settings(BaseSettings):
             raise ValueError(f"default_queue {self.default_queue!r} is not in queues")
         return self
 
+    @model_validator(mode="after")
+    def _dashboard_coherent(self) -> Settings:
+        if bool(self.dashboard_user) != bool(self.dashboard_password):
+            raise ValueError("set both dashboard_user and dashboard_password, or neither")
+        if self.dashboard_password and len(self.dashboard_password) < 12:
+            raise ValueError("dashboard_password must be at least 12 characters long")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ValueError("secret_key must be at least 32 characters long")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -290,6 +327,10 @@ class Settings(BaseSettings):
     @property
     def dev_key_file(self) -> Path:
         return self.data_dir / "dev-api-key"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret-key"
 
     @property
     def json_logs(self) -> bool:

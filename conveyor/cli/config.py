@@ -18,6 +18,8 @@ def config(docs: bool) -> None:
     settings = settings_or_exit()
     data = settings.model_dump(mode="json")
     data["api_keys"] = [key[:4] + "…" for key in settings.api_keys]
+    for secret in ("secret_key", "dashboard_password"):
+        data[secret] = "…" if data[secret] else ""
     data["effective_broker_url"] = settings.effective_broker_url
     data["effective_database_url"] = settings.effective_database_url
     echo_json(data)

@@ -8,9 +8,10 @@ import sys
 import click
 import uvicorn
 
-from conveyor.api import create_api
 from conveyor.cli.common import Env, settings_or_exit
+from conveyor.dashboard import DashboardConfigError
 from conveyor.keys import Authenticator, ensure_dev_key
+from conveyor.server import create_server
 from conveyor.store import StoreError
 from conveyor.supervisor import Child, Supervisor
 
@@ -34,7 +35,7 @@ def migrate() -> None:
 @click.option("--host", default=None, help="Interface to listen on [CONVEYOR_API_HOST].")
 @click.option("--port", type=int, default=None, help="Port to listen on [CONVEYOR_API_PORT].")
 def api(host: str | None, port: int | None) -> None:
-    """Serve the HTTP API (and OpenAPI docs at /docs).
+    """Serve the HTTP API (OpenAPI docs at /docs) and the dashboard at /dashboard.
 
     Refuses to start without API keys: set CONVEYOR_API_KEYS or create one with
     `conveyor keys create`.
@@ -46,7 +47,10 @@ def api(host: str | None, port: int | None) -> None:
         raise click.ClickException(
             "no API keys configured: set CONVEYOR_API_KEYS or run `conveyor keys create`"
         )
-    app = create_api(env.settings, store, env.submitter, authenticator=auth)
+    try:
+        app = create_server(env.settings, store, env.submitter, authenticator=auth)
+    except DashboardConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     uvicorn.run(
         app,
         host=host or env.settings.api_host,
@@ -137,6 +141,8 @@ def up(workers: int, concurrency: int | None) -> None:
     if dev_key:
         click.echo(f"dev API key (also in {settings.dev_key_file}): {dev_key}")
     click.echo(f"API on http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
+    if settings.dashboard_enabled:
+        click.echo(f"dashboard on http://{settings.api_host}:{settings.api_port}/dashboard")
     worker_argv = ["worker"] + (["-c", str(concurrency)] if concurrency else [])
     children = [Child("api", ["api"]), Child("scheduler", ["scheduler"])]
     children += [Child(f"worker-{n + 1}", worker_argv) for n in range(workers)]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
+from conveyor.store.dashboard import DashboardStore
 from conveyor.store.prune import JobPruning
 
 
@@ -73,7 +74,7 @@ class Failure:
 
 
 @runtime_checkable
-class JobStore(JobPruning, Protocol):
+class JobStore(JobPruning, DashboardStore, Protocol):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------

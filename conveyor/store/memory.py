@@ -17,10 +17,11 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from conveyor.store.memory_dashboard import MemoryDashboardMixin
 from conveyor.store.memory_prune import MemoryPruning
 
 
-class MemoryStore(TransitionMethods, MemoryPruning):
+class MemoryStore(MemoryDashboardMixin, TransitionMethods, MemoryPruning):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:

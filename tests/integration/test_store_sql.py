@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from conveyor.store.base import JobStore
 from conveyor.store.schema import api_keys, jobs
 from conveyor.store.sql import SqlStore
+from tests.dashboard_store_contract import DashboardStoreContract
 from tests.store_contract import SqlStoreContract, StoreContract, make_job
 
 pytestmark = pytest.mark.integration
@@ -134,3 +135,7 @@ class TestPostgresStore(SqlStoreContract):
             assert store.is_migrated()
         finally:
             store.close()
+
+
+class TestPostgresDashboardStore(DashboardStoreContract):
+    pass

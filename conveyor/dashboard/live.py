@@ -1,0 +1,50 @@
+"""Live updates: each page region re-rendered as a small JSON document, polled every 2 s.
+
+``{"html": "..."}`` holds the same template fragment the page was rendered
+with, so the page's JavaScript swaps it in without a reload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from conveyor.dashboard import views
+from conveyor.dashboard.filters import parse_filters
+from conveyor.dashboard.pages import job_or_404
+from conveyor.dashboard.web import Context, DashboardContext, ViewerDep, base_path
+
+router = APIRouter(prefix="/live")
+
+
+def _fragment(
+    request: Request, context: DashboardContext, template: str, values: dict[str, Any]
+) -> JSONResponse:
+    page = {"base": base_path(request), **values}
+    html = context.templates.get_template(template).render(page)
+    return JSONResponse({"html": html}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/overview", name="live_overview")
+def live_overview(request: Request, context: Context, viewer: ViewerDep) -> JSONResponse:
+    values = views.overview(context.store, context.settings, context.cache)
+    return _fragment(request, context, "_overview.html", {"viewer": viewer, **values})
+
+
+@router.get("/jobs", name="live_jobs")
+def live_jobs(request: Request, context: Context, viewer: ViewerDep) -> JSONResponse:
+    filters = parse_filters(dict(request.query_params))
+    values = views.job_list(context.store, context.settings, filters)
+    return _fragment(request, context, "_job_rows.html", {"viewer": viewer, **values})
+
+
+@router.get("/jobs/{job_id}", name="live_job")
+def live_job(request: Request, job_id: str, context: Context, viewer: ViewerDep) -> JSONResponse:
+    found = job_or_404(context.store, job_id)
+    values = views.job_detail(
+        context.store, found, viewer, request.query_params.get("replayed_from")
+    )
+    page = {"viewer": viewer, "csrf_field": "csrf_token", "csrf_token": viewer.session.csrf}
+    return _fragment(request, context, "_job.html", {**page, **values})
