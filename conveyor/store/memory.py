@@ -17,15 +17,17 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from conveyor.store.memory_observability import MemoryObservability
 
 
-class MemoryStore(TransitionMethods):
+class MemoryStore(MemoryObservability, TransitionMethods):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._keys: dict[str, ApiKey] = {}
+        self._init_observability()
 
     def migrate(self) -> None:
         return None
@@ -44,6 +46,7 @@ class MemoryStore(TransitionMethods):
             if job.id in self._jobs:
                 raise DuplicateJob(job.id)
             self._jobs[job.id] = job
+            self._append_event(job)
             return job
 
     def delete_job(self, job_id: str) -> None:
@@ -73,6 +76,7 @@ class MemoryStore(TransitionMethods):
                 new = apply_event(job, event) if job is not None else None
                 if new is not None:
                     self._jobs[event.job_id] = new
+                    self._append_event(new, event)
                     applied += 1
         return applied
 
