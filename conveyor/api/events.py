@@ -3,7 +3,8 @@
 Every state change is appended to the store's ``job_events`` log in the same
 transaction as the change, by whichever process made it (API, any worker, the
 scheduler). A stream polls that log by id every ``CONVEYOR_EVENTS_POLL_INTERVAL``
-seconds, so it works across processes with every broker. Each event carries its
+seconds, so it works across processes with every broker; ids are delivered in
+order even when transactions commit out of order (see ``EventCursor``). Each event carries its
 log id as the SSE ``id``; a client reconnecting with ``Last-Event-ID`` gets every
 event after it, as long as it is younger than ``CONVEYOR_EVENTS_RETENTION``
 (at least 10 minutes). Without ``Last-Event-ID`` a stream starts with new events.
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
@@ -37,6 +40,36 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 BATCH = 500
 KEEPALIVE_SECONDS = 15.0
 RECONNECT_MS = 1000
+#: Seconds a hole in the event ids is waited for before it is skipped (see ``EventCursor``).
+GAP_WAIT = 2.0
+
+
+@dataclass
+class EventCursor:
+    """Where a stream is in the event log, delivering ids strictly in order.
+
+    Ids are taken when a transaction inserts, but transactions may commit out of
+    order (PostgreSQL): id 11 can be visible before id 10. So the cursor only moves
+    over consecutive ids; a hole is waited for up to ``GAP_WAIT`` seconds (a rolled
+    back transaction or a pruned event never fills it) and then skipped.
+    """
+
+    last: int
+    gap_since: float | None = None
+
+    def take(self, events: Sequence[StoredEvent], now: float) -> list[StoredEvent]:
+        """The events (ordered by id) that can be delivered now; advances the cursor."""
+        ready: list[StoredEvent] = []
+        for event in events:
+            if event.id != self.last + 1:
+                if self.gap_since is None:
+                    self.gap_since = now
+                if now - self.gap_since < GAP_WAIT:
+                    break
+            self.gap_since = None
+            self.last = event.id
+            ready.append(event)
+        return ready
 
 
 def format_event(event: StoredEvent) -> str:
@@ -69,25 +102,34 @@ def _start_id(last_event_id: str | None) -> int | None:
     return value
 
 
+async def _poll(context: ApiContext, cursor: EventCursor) -> tuple[list[StoredEvent], bool]:
+    """The next deliverable events (unfiltered, to see holes in the ids) and whether more wait."""
+    try:
+        found = await run_in_threadpool(
+            context.store.list_job_events, cursor.last, EventFilter(), BATCH
+        )
+    except StoreError as exc:
+        log.warning("events_poll_failed", error=str(exc))
+        return [], False
+    ready = cursor.take(found, time.monotonic())
+    return ready, len(found) == BATCH and len(ready) == len(found)
+
+
 async def _stream(
-    context: ApiContext, request: Request, flt: EventFilter, cursor: int
+    context: ApiContext, request: Request, flt: EventFilter, start: int
 ) -> AsyncIterator[str]:
-    store = context.store
     interval = context.settings.events_poll_interval
-    yield f"retry: {RECONNECT_MS}\n: stream of job events after id {cursor}\n\n"
+    cursor = EventCursor(start)
+    yield f"retry: {RECONNECT_MS}\n: stream of job events after id {start}\n\n"
     quiet = 0.0
     while not await request.is_disconnected():
-        try:
-            events = await run_in_threadpool(store.list_job_events, cursor, flt, BATCH)
-        except StoreError as exc:
-            log.warning("events_poll_failed", error=str(exc))
-            events = []
-        for event in events:
-            cursor = event.id
+        ready, more = await _poll(context, cursor)
+        matching = [event for event in ready if flt.matches(event)]
+        for event in matching:
             yield format_event(event)
-        if len(events) == BATCH:
+        if more:
             continue
-        quiet = 0.0 if events else quiet + interval
+        quiet = 0.0 if matching else quiet + interval
         if quiet >= KEEPALIVE_SECONDS:
             quiet = 0.0
             yield ": keep-alive\n\n"

@@ -146,8 +146,9 @@ class SseEvent:
     data: dict[str, Any]
 
 
-def _read_events(response: httpx.Response, job_id: str, until: str) -> list[SseEvent]:
-    """Events of the stream until ``job_id`` reaches state ``until``."""
+def _read_events(response: httpx.Response, job_ids: str | list[str], until: str) -> list[SseEvent]:
+    """Events of the stream until every job of ``job_ids`` reaches state ``until``."""
+    waiting = {job_ids} if isinstance(job_ids, str) else set(job_ids)
     events: list[SseEvent] = []
     fields: dict[str, str] = {}
     for line in response.iter_lines():
@@ -158,10 +159,12 @@ def _read_events(response: httpx.Response, job_id: str, until: str) -> list[SseE
         if "data" in fields:
             event = SseEvent(int(fields["id"]), fields["event"], json.loads(fields["data"]))
             events.append(event)
-            if event.data["job_id"] == job_id and event.data["state"] == until:
+            if event.data["state"] == until:
+                waiting.discard(event.data["job_id"])
+            if not waiting:
                 return events
         fields = {}
-    raise AssertionError(f"stream ended before {job_id} became {until}: {events}")
+    raise AssertionError(f"stream ended before {waiting} became {until}: {events}")
 
 
 def _stream(deployment: Deployment, params: dict[str, str], last_id: int | None = None) -> Any:
@@ -198,7 +201,7 @@ def test_sse_streams_state_changes_and_resumes_with_last_event_id(
     for job in [*missed, other]:
         deployment.wait(job["id"])
     with _stream(deployment, {"task": "tests.echo"}, last_id=last_id) as response:
-        resumed = _read_events(response, missed[-1]["id"], "SUCCEEDED")
+        resumed = _read_events(response, [job["id"] for job in missed], "SUCCEEDED")
     assert all(e.id > last_id for e in resumed)
     assert all(e.data["job_id"] != other["id"] for e in resumed)  # filtered by task
     for job in missed:
