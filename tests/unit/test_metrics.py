@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from conveyor.task import task
 from conveyor.testing import InlineConveyor, inline_settings
 
 KEY = "metrics-test-key-0123456789"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @task(name="metricstest.ok")
@@ -203,3 +206,19 @@ def test_queue_depth_comes_from_the_broker(tmp_path: Path) -> None:
     assert _value(fams, "conveyor_queue_depth", queue="email") == 1
     assert _value(fams, "conveyor_queue_depth", queue="analytics") == 0
     assert _value(fams, "conveyor_metrics_source_up", source="broker") == 1
+
+
+def test_grafana_dashboard_uses_only_served_series(
+    conveyor: InlineConveyor, client: TestClient
+) -> None:
+    _run_known_jobs(conveyor)
+    text = client.get("/metrics", headers=_auth()).text
+    served = {sample.name for f in text_string_to_metric_families(text) for sample in f.samples}
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "conveyor.json").read_text())
+    used: set[str] = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used |= set(re.findall(r"conveyor_[a-z_]+", target["expr"]))
+    assert used
+    assert used <= served, used - served
