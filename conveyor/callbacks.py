@@ -21,7 +21,6 @@ import httpx
 import structlog
 from celery import current_app
 
-from conveyor.context import current_job
 from conveyor.errors import PermanentError, TemporaryError
 from conveyor.hooks.callback import DELIVER_TASK
 from conveyor.jobs import Job, utcnow
@@ -75,8 +74,12 @@ def _outcome(response: httpx.Response | None, error: str | None) -> tuple[bool, 
     return False, f"answered HTTP {response.status_code}"
 
 
-def deliver(store: JobStore, settings: Settings, job_id: str, attempt: int) -> dict[str, Any]:
-    """POST job ``job_id`` to its callback URL once and record the attempt; raise to retry."""
+def deliver(store: JobStore, settings: Settings, job_id: str) -> dict[str, Any]:
+    """POST job ``job_id`` to its callback URL once and record the attempt; raise to retry.
+
+    Attempts are numbered by the deliveries already recorded (a run of the task that
+    finds the job not final yet sends nothing and records nothing).
+    """
     job = store.get_job(job_id)
     if job is None:
         raise PermanentError(f"job {job_id} does not exist")
@@ -86,6 +89,7 @@ def deliver(store: JobStore, settings: Settings, job_id: str, attempt: int) -> d
         raise TemporaryError(f"job {job_id} is {job.state}, not final yet", retry_after=0.5)
     if not settings.webhook_secret:
         raise PermanentError("CONVEYOR_WEBHOOK_SECRET is not set on this worker; not sending")
+    attempt = len(store.list_callback_deliveries(job.id)) + 1
     response: httpx.Response | None = None
     error: str | None = None
     try:
@@ -110,5 +114,4 @@ def deliver(store: JobStore, settings: Settings, job_id: str, attempt: int) -> d
 def deliver_callback(job_id: str) -> dict[str, Any]:
     """POST the finished job ``job_id`` to its callback URL (internal; enqueued by conveyor)."""
     runtime = runtime_for(current_app)
-    running = current_job()
-    return deliver(runtime.store, runtime.settings, job_id, running.attempt if running else 1)
+    return deliver(runtime.store, runtime.settings, job_id)

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conveyor.api import create_api
-from conveyor.callbacks import SIGNATURE_HEADER, callback_body, sign, verify
-from conveyor.errors import PermanentError, SubmitRefused
+from conveyor.callbacks import SIGNATURE_HEADER, callback_body, deliver, sign, verify
+from conveyor.errors import PermanentError, SubmitRefused, TemporaryError
 from conveyor.jobs import JobState
 from conveyor.store.base import JobFilter
 from conveyor.submit import SubmitRequest
@@ -144,3 +144,21 @@ def test_jobs_without_callback_url_send_nothing(tmp_path: Path, receiver: Receiv
     assert job.state is JobState.SUCCEEDED
     assert receiver.requests == []
     assert c.store.list_callback_deliveries(job.id) == []
+
+
+def test_delivery_waits_for_the_final_state_and_needs_the_secret(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    c = _conveyor(tmp_path)
+    built = c.submitter.build(SubmitRequest("cbtest.ok", (1,), callback_url=receiver.url + "/x"))
+    job = c.store.create_job(built)
+    with pytest.raises(TemporaryError, match="not final yet"):
+        deliver(c.store, c.settings, job.id)
+    assert c.store.mark_started(job.id, 1, "w") and c.store.mark_succeeded(job.id, 1, 1)
+    without_secret = inline_settings(data_dir=tmp_path, webhook_secret="")
+    with pytest.raises(PermanentError, match="CONVEYOR_WEBHOOK_SECRET"):
+        deliver(c.store, without_secret, job.id)
+    assert receiver.requests == []
+    assert c.store.list_callback_deliveries(job.id) == []
+    assert deliver(c.store, c.settings, job.id) == {"delivered": True, "status_code": 200}
+    assert [d.attempt for d in c.store.list_callback_deliveries(job.id)] == [1]
