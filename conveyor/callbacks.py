@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import structlog
-from celery import current_app
+from celery import current_app, current_task
 
 from conveyor.errors import PermanentError, TemporaryError
 from conveyor.hooks.callback import DELIVER_TASK
@@ -113,5 +113,5 @@ def deliver(store: JobStore, settings: Settings, job_id: str) -> dict[str, Any]:
 @task(name=DELIVER_TASK, retry=CALLBACK_RETRY)
 def deliver_callback(job_id: str) -> dict[str, Any]:
     """POST the finished job ``job_id`` to its callback URL (internal; enqueued by conveyor)."""
-    runtime = runtime_for(current_app)
+    runtime = runtime_for(current_task.app if current_task else current_app)
     return deliver(runtime.store, runtime.settings, job_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from celery import current_app
+from celery import current_app, current_task
 
 from conveyor.errors import ConveyorError
 from conveyor.hooks.base import Hook, RunContext
@@ -36,7 +36,9 @@ class CallbackHook(Hook):
         job = self.store.get_job(ctx.job_id)
         if job is None or not job.callback_url:
             return
-        submitter = Submitter(self.settings, self.store, current_app, inline=self.inline)
+        # the app running this task (hooks run while Celery's task stack holds it)
+        app = current_task.app if current_task else current_app
+        submitter = Submitter(self.settings, self.store, app, inline=self.inline)
         try:
             delivery = submitter.submit(SubmitRequest(DELIVER_TASK, kwargs={"job_id": job.id}))
         except (ConveyorError, StoreError) as exc:

@@ -162,3 +162,12 @@ def test_delivery_waits_for_the_final_state_and_needs_the_secret(
     assert c.store.list_callback_deliveries(job.id) == []
     assert deliver(c.store, c.settings, job.id) == {"delivered": True, "status_code": 200}
     assert [d.attempt for d in c.store.list_callback_deliveries(job.id)] == [1]
+
+
+def test_delivery_uses_the_app_that_ran_the_job(tmp_path: Path, receiver: Receiver) -> None:
+    first = _conveyor(tmp_path / "a")
+    _conveyor(tmp_path / "b")  # created later: Celery's current_app now points at this one
+    path = f"/first-{uuid.uuid4().hex}"
+    job = first.submitter.submit(SubmitRequest("cbtest.ok", (3,), callback_url=receiver.url + path))
+    assert len(receiver.to(path)) == 1
+    assert [d.ok for d in first.store.list_callback_deliveries(job.id)] == [True]
