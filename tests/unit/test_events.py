@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from conveyor.api import create_api
 from conveyor.api.events import GAP_WAIT, EventCursor, format_event
-from conveyor.jobs import JobState, utcnow
-from conveyor.store.observability import StoredEvent
+from conveyor.jobs import Job, JobState, utcnow
+from conveyor.store.observability import EventFilter, StoredEvent
 from conveyor.testing import InlineConveyor, inline_settings
 
 KEY = "events-test-key-0123456789"
@@ -61,3 +63,19 @@ def test_events_need_read_scope_and_a_numeric_last_event_id(tmp_path: Path) -> N
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_last_event_id"
+
+
+def test_the_api_prunes_events_older_than_the_retention(tmp_path: Path) -> None:
+    c = InlineConveyor(inline_settings(data_dir=tmp_path, api_keys=[KEY]))
+    old = utcnow() - timedelta(seconds=c.settings.events_retention + 60)
+    c.store.create_job(
+        Job(id="old", task="t", queue="default", state=JobState.QUEUED, created_at=old)
+    )
+    c.store.create_job(Job(id="new", task="t", queue="default", state=JobState.QUEUED))
+    assert len(c.store.list_job_events(0, EventFilter(), 10)) == 2
+    with TestClient(create_api(c.settings, c.store, c.submitter)):  # runs the lifespan
+        deadline = time.monotonic() + 5
+        while len(c.store.list_job_events(0, EventFilter(), 10)) > 1:
+            assert time.monotonic() < deadline, "old event not pruned"
+            time.sleep(0.02)
+    assert [e.job_id for e in c.store.list_job_events(0, EventFilter(), 10)] == ["new"]
