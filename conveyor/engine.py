@@ -19,11 +19,13 @@ from conveyor.settings import Settings
 from conveyor.task import TaskRegistry, TaskSpec, registry
 
 CATALOG_MODULE = "conveyor.catalog"
+#: conveyor's own internal tasks (completion callbacks)
+INTERNAL_MODULES = ("conveyor.callbacks",)
 
 
 def import_task_modules(settings: Settings) -> None:
     """Import the catalog and the user's task modules so their @task specs register."""
-    for module in (CATALOG_MODULE, *settings.imports):
+    for module in (CATALOG_MODULE, *INTERNAL_MODULES, *settings.imports):
         importlib.import_module(module)
 
 

@@ -44,7 +44,8 @@ def install_runtime(
         recorder = SyncRecorder(store)
     else:
         recorder = BatchRecorder(store, settings.record_batch_size, settings.record_flush_interval)
-    runtime = Runtime(settings, store, recorder, default_hooks(recorder))
+    hooks = default_hooks(recorder, store, settings, inline=synchronous)
+    runtime = Runtime(settings, store, recorder, hooks)
     app.conveyor_runtime = runtime
     return runtime
 

@@ -242,6 +242,58 @@ class Settings(BaseSettings):
         12 * 3600, ge=60, description="Lifetime of a dashboard login session, seconds."
     )
 
+    # -- observability ------------------------------------------------------------
+    metrics_public: bool = Field(
+        False,
+        description="Serve `GET /metrics` without authentication (for a Prometheus that cannot "
+        "send a bearer token). Default: an API key with the `read` scope is required.",
+    )
+    events_retention: float = Field(
+        900,
+        ge=600,
+        description="Seconds job state-change events are kept for `GET /api/v1/events` "
+        "(at least 600, so a client can resume after up to 10 minutes).",
+    )
+    events_poll_interval: float = Field(
+        0.25, gt=0, le=0.5, description="Seconds between two polls of the store by an SSE stream."
+    )
+    webhook_secret: str = Field(
+        "",
+        description="Secret of the HMAC-SHA256 `X-Conveyor-Signature` on completion callbacks. "
+        "Empty = submits with a `callback_url` are refused.",
+    )
+    callback_timeout: float = Field(
+        10, gt=0, le=120, description="Seconds one completion-callback POST may take."
+    )
+    readyz_require_workers: bool = Field(
+        False,
+        description="`GET /readyz` also requires at least one worker consuming each queue.",
+    )
+    inspect_timeout: float = Field(
+        1.0, gt=0, le=10, description="Seconds to wait for workers to answer an inspect call."
+    )
+    sentry_dsn: str = Field(
+        "", description="Sentry DSN; empty = Sentry is off and sentry-sdk is never imported."
+    )
+    sentry_traces_sample_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of requests and tasks traced to Sentry."
+    )
+    flower_user: str = Field("", description="Basic-auth user of `conveyor flower`.")
+    flower_password: str = Field("", description="Basic-auth password of `conveyor flower`.")
+    flower_host: str = Field("127.0.0.1", description="Interface `conveyor flower` listens on.")
+    flower_port: int = Field(5555, ge=1, le=65535, description="Port of `conveyor flower`.")
+    flower_oauth_provider: str = Field(
+        "",
+        description="Flower OAuth provider instead of basic auth, e.g. "
+        "`flower.views.auth.GithubLoginHandler` (needs the other flower_oauth_* settings).",
+    )
+    flower_oauth_key: str = Field("", description="OAuth client id for Flower.")
+    flower_oauth_secret: str = Field("", description="OAuth client secret for Flower.")
+    flower_oauth_redirect_uri: str = Field("", description="OAuth redirect URI for Flower.")
+    flower_auth: str = Field(
+        "", description="Regular expression of the e-mail addresses Flower's OAuth admits."
+    )
+
     @field_validator("imports", "api_keys", "queues", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:

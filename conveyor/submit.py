@@ -37,6 +37,7 @@ class SubmitRequest:
     priority: int | None = None
     countdown: float | None = None
     eta: datetime | None = None
+    callback_url: str | None = None
 
 
 def _due_time(req: SubmitRequest, now: datetime) -> datetime | None:
@@ -81,6 +82,12 @@ class Submitter:
         priority = req.priority if req.priority is not None else spec.priority
         if priority is not None and not 0 <= priority <= 9:
             raise SubmitRefused("priority must be between 0 and 9", field="priority")
+        if req.callback_url and not self.settings.webhook_secret:
+            raise SubmitRefused(
+                "callback_url needs a signing secret: set CONVEYOR_WEBHOOK_SECRET "
+                "(conveyor never sends unsigned callbacks)",
+                field="callback_url",
+            )
         now = utcnow()
         return Job(
             id=new_job_id(),
@@ -93,6 +100,7 @@ class Submitter:
             created_at=now,
             updated_at=now,
             scheduled_for=_due_time(req, now),
+            callback_url=req.callback_url or None,
         )
 
     def submit(self, req: SubmitRequest) -> Job:
@@ -105,7 +113,7 @@ class Submitter:
             self.store.delete_job(job.id)
             log.warning("job_refused", job_id=job.id, task=job.task, reason="broker_unavailable")
             raise BrokerUnavailable(f"broker unavailable, nothing was enqueued: {exc}") from exc
-        log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue)
+        log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0)
         return job
 
     def dispatch(self, job: Job) -> None:
@@ -123,7 +131,9 @@ class Submitter:
         )
 
     def _run_inline(self, job: Job) -> Job:
-        log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, inline=True)
+        log.info(
+            "job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0, inline=True
+        )
         self.app.tasks[job.task].apply(args=list(job.args), kwargs=dict(job.kwargs), task_id=job.id)
         current = self.store.get_job(job.id)
         return current if current is not None else job

@@ -11,11 +11,16 @@ from fastapi import FastAPI
 
 from conveyor.api.context import ApiContext
 from conveyor.api.errors import install_error_handlers
+from conveyor.api.events import prune_events
+from conveyor.api.events import router as events_router
 from conveyor.api.health import router as health_router
 from conveyor.api.jobs import router as jobs_router
 from conveyor.api.limits import BodyLimitMiddleware
+from conveyor.api.metrics import router as metrics_router
+from conveyor.api.readiness import router as readiness_router
 from conveyor.api.requestid import RequestIdMiddleware
 from conveyor.api.tasks import router as tasks_router
+from conveyor.api.workers import router as workers_router
 from conveyor.keys import Authenticator
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -52,6 +57,7 @@ def create_api(
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=prune_events,
     )
     app.state.conveyor = ApiContext(
         settings=settings,
@@ -64,5 +70,7 @@ def create_api(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last = outermost
     for router in (health_router, jobs_router, tasks_router):
+        app.include_router(router)
+    for router in (readiness_router, metrics_router, events_router, workers_router):
         app.include_router(router)
     return app

@@ -45,7 +45,7 @@ def get_job(job_id: str, context: Context) -> JobOut:
     job = context.store.get_job(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r}", {"job_id": job_id})
-    return JobOut.from_job(job)
+    return JobOut.from_job(job, context.store.list_callback_deliveries(job_id))
 
 
 def _checked_cursor(cursor: str | None) -> str | None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from conveyor.jobs import Job, JobState
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
+from conveyor.store.observability import CallbackDelivery
 from conveyor.submit import SubmitRequest
 from conveyor.task import TaskSpec
 
@@ -42,6 +44,11 @@ class SubmitBody(BaseModel):
     eta: datetime | None = Field(
         None, description="Run at this time (ISO 8601; UTC if no offset). Past = now."
     )
+    callback_url: AnyHttpUrl | None = Field(
+        None,
+        description="POST the job here (signed with `X-Conveyor-Signature`) when it reaches a "
+        "final state. Needs CONVEYOR_WEBHOOK_SECRET on the server.",
+    )
 
     def to_request(self) -> SubmitRequest:
         return SubmitRequest(
@@ -52,7 +59,21 @@ class SubmitBody(BaseModel):
             priority=self.priority,
             countdown=self.countdown,
             eta=self.eta,
+            callback_url=str(self.callback_url) if self.callback_url else None,
         )
+
+
+class CallbackOut(BaseModel):
+    """One attempt to POST a job's completion callback."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    url: str
+    at: datetime
+    ok: bool
+    status_code: int | None
+    error: str | None
 
 
 class JobOut(BaseModel):
@@ -78,10 +99,16 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    callback_url: str | None = None
+    callbacks: list[CallbackOut] = Field(
+        default_factory=list, description="Each attempt to deliver the completion callback."
+    )
 
     @classmethod
-    def from_job(cls, job: Job) -> JobOut:
-        return cls.model_validate(job)
+    def from_job(cls, job: Job, callbacks: Sequence[CallbackDelivery] = ()) -> JobOut:
+        out = cls.model_validate(job)
+        out.callbacks = [CallbackOut.model_validate(c) for c in callbacks]
+        return out
 
 
 class JobList(BaseModel):

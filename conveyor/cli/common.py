@@ -12,6 +12,7 @@ from celery import Celery
 
 from conveyor.engine import create_app, import_task_modules
 from conveyor.logs import configure_logging
+from conveyor.sentry import init_sentry
 from conveyor.settings import Settings, SettingsError, load_settings
 from conveyor.store import JobStore, StoreError, open_store
 from conveyor.submit import Submitter
@@ -23,6 +24,10 @@ def settings_or_exit(**overrides: Any) -> Settings:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings)
+    try:
+        init_sentry(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     return settings
 
 

@@ -57,6 +57,8 @@ def api(host: str | None, port: int | None) -> None:
         port=port or env.settings.api_port,
         log_config=None,
         access_log=False,
+        # open event streams (GET /api/v1/events) never end by themselves
+        timeout_graceful_shutdown=3,
     )
 
 

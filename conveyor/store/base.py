@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
 from conveyor.store.dashboard import DashboardStore
+from conveyor.store.observability import ObservabilityStore
 from conveyor.store.prune import JobPruning
 
 
@@ -74,7 +75,7 @@ class Failure:
 
 
 @runtime_checkable
-class JobStore(JobPruning, DashboardStore, Protocol):
+class JobStore(JobPruning, DashboardStore, ObservabilityStore, Protocol):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------

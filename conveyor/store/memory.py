@@ -18,16 +18,18 @@ from conveyor.store.base import (
     encode_cursor,
 )
 from conveyor.store.memory_dashboard import MemoryDashboardMixin
+from conveyor.store.memory_observability import MemoryObservability
 from conveyor.store.memory_prune import MemoryPruning
 
 
-class MemoryStore(MemoryDashboardMixin, TransitionMethods, MemoryPruning):
+class MemoryStore(MemoryObservability, MemoryDashboardMixin, TransitionMethods, MemoryPruning):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._keys: dict[str, ApiKey] = {}
+        self._init_observability()
 
     def migrate(self) -> None:
         return None
@@ -46,6 +48,7 @@ class MemoryStore(MemoryDashboardMixin, TransitionMethods, MemoryPruning):
             if job.id in self._jobs:
                 raise DuplicateJob(job.id)
             self._jobs[job.id] = job
+            self._append_event(job)
             return job
 
     def delete_job(self, job_id: str) -> None:
@@ -75,6 +78,7 @@ class MemoryStore(MemoryDashboardMixin, TransitionMethods, MemoryPruning):
                 new = apply_event(job, event) if job is not None else None
                 if new is not None:
                     self._jobs[event.job_id] = new
+                    self._append_event(new, event)
                     applied += 1
         return applied
 

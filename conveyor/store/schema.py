@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -82,6 +84,7 @@ jobs = Table(
     Column("started_at", UtcDateTime, nullable=True),
     Column("finished_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("callback_url", String(2000), nullable=True),
     Index("ix_jobs_created_at_id", "created_at", "id"),
     Index("ix_jobs_state_created_at", "state", "created_at"),
     Index("ix_jobs_task_created_at", "task", "created_at"),
@@ -105,3 +108,39 @@ api_keys = Table(
 Index("ix_jobs_finished_at_state", jobs.c.finished_at, jobs.c.state)
 #: Job counts per queue and state on the overview, from the index alone (migration 0007).
 Index("ix_jobs_queue_state", jobs.c.queue, jobs.c.state)
+
+
+def serial() -> BigInteger:
+    """An auto-incrementing 64-bit key (SQLite autoincrements only an INTEGER primary key)."""
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+#: Append-only log of job state changes (for Server-Sent Events), written in the same
+#: transaction as the change itself and pruned after ``CONVEYOR_EVENTS_RETENTION`` seconds.
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", serial(), primary_key=True, autoincrement=True),
+    Column("job_id", ident(), nullable=False),
+    Column("task", String(200), nullable=False),
+    Column("queue", String(100), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("ix_job_events_at", "at"),
+)
+
+#: One row per attempt to deliver a job's completion callback.
+callback_deliveries = Table(
+    "callback_deliveries",
+    metadata,
+    Column("id", serial(), primary_key=True, autoincrement=True),
+    Column("job_id", ident(), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_callback_deliveries_job_id", "job_id"),
+)

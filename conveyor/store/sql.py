@@ -50,6 +50,7 @@ from conveyor.store.base import (
 )
 from conveyor.store.schema import api_keys, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
+from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -78,7 +79,7 @@ def _dispose_engines_in_child() -> None:
 os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 
-class SqlStore(SqlDashboardMixin, TransitionMethods, SqlPruning):
+class SqlStore(SqlObservability, SqlDashboardMixin, TransitionMethods, SqlPruning):
     """JobStore on a SQL database. Safe to share between threads; fork-safe."""
 
     def __init__(self, url: str) -> None:
@@ -170,6 +171,7 @@ class SqlStore(SqlDashboardMixin, TransitionMethods, SqlPruning):
         try:
             with self._tx(write=True) as conn:
                 conn.execute(insert(jobs).values(_job_row(job)))
+                self._insert_created_event(conn, job)
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):
                 raise DuplicateJob(job.id) from None
@@ -206,11 +208,13 @@ class SqlStore(SqlDashboardMixin, TransitionMethods, SqlPruning):
     def apply_events(self, events: Sequence[JobEvent]) -> int:
         if not events:
             return 0
-        applied = 0
+        applied: list[JobEvent] = []
         with self._tx(write=True) as conn:
             for job_event in events:
-                applied += conn.execute(_event_update(job_event)).rowcount == 1
-        return applied
+                if conn.execute(_event_update(job_event)).rowcount == 1:
+                    applied.append(job_event)
+            self._insert_applied_events(conn, applied)
+        return len(applied)
 
     # -- API keys ----------------------------------------------------------------
     def add_api_key(self, key: ApiKey) -> None:

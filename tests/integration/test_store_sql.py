@@ -21,9 +21,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from conveyor.store.base import JobStore
-from conveyor.store.schema import api_keys, jobs
+from conveyor.store.schema import api_keys, callback_deliveries, job_events, jobs
 from conveyor.store.sql import SqlStore
 from tests.dashboard_store_contract import DashboardStoreContract
+from tests.observability_contract import ObservabilityContract
 from tests.store_contract import SqlStoreContract, StoreContract, make_job
 
 pytestmark = pytest.mark.integration
@@ -87,6 +88,8 @@ def store(shared_url: str) -> Iterator[JobStore]:
     with opened.engine.begin() as conn:
         conn.execute(jobs.delete())
         conn.execute(api_keys.delete())
+        conn.execute(job_events.delete())
+        conn.execute(callback_deliveries.delete())
     yield opened
     opened.close()
 
@@ -97,7 +100,7 @@ def fresh_url() -> Iterator[str]:
         yield url
 
 
-class TestPostgresContract(StoreContract):
+class TestPostgresContract(StoreContract, ObservabilityContract):
     pass
 
 

@@ -1,0 +1,227 @@
+"""The SQL side of the observability store operations (mixin of SqlStore)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    and_,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    literal,
+    select,
+)
+
+from conveyor.jobs import Job, JobEvent, JobState
+from conveyor.store.observability import (
+    EXECUTED_STATES,
+    WAITING_STATES,
+    CallbackDelivery,
+    DurationKind,
+    EventFilter,
+    Histogram,
+    JobCount,
+    StoredEvent,
+    created_data,
+    event_data,
+)
+from conveyor.store.schema import callback_deliveries, job_events, jobs
+
+
+class SqlObservability:
+    """Mixin for SqlStore; uses its ``_tx`` and ``_is_sqlite``."""
+
+    _tx: Callable[..., AbstractContextManager[Connection]]
+    _is_sqlite: bool
+
+    # -- writing events (inside the caller's transaction) -------------------------
+    def _insert_created_event(self, conn: Connection, job: Job) -> None:
+        row = {
+            "job_id": job.id,
+            "task": job.task,
+            "queue": job.queue,
+            "state": job.state.value,
+            "at": job.created_at,
+            "data": created_data(job),
+        }
+        conn.execute(insert(job_events), [row])
+
+    def _insert_applied_events(self, conn: Connection, applied: Sequence[JobEvent]) -> None:
+        """Append one row per applied event; task and queue come from the jobs rows."""
+        if not applied:
+            return
+        ids = sorted({e.job_id for e in applied})
+        rows = conn.execute(select(jobs.c.id, jobs.c.task, jobs.c.queue).where(jobs.c.id.in_(ids)))
+        where = {row.id: (row.task, row.queue) for row in rows}
+        values = [
+            {
+                "job_id": e.job_id,
+                "task": where[e.job_id][0],
+                "queue": where[e.job_id][1],
+                "state": e.state.value,
+                "at": e.at,
+                "data": event_data(e),
+            }
+            for e in applied
+        ]
+        conn.execute(insert(job_events), values)
+
+    # -- reading events -----------------------------------------------------------
+    def list_job_events(self, after_id: int, flt: EventFilter, limit: int) -> list[StoredEvent]:
+        query = select(job_events).where(job_events.c.id > after_id)
+        if flt.task is not None:
+            query = query.where(job_events.c.task == flt.task)
+        if flt.queue is not None:
+            query = query.where(job_events.c.queue == flt.queue)
+        if flt.job_id is not None:
+            query = query.where(job_events.c.job_id == flt.job_id)
+        query = query.order_by(job_events.c.id).limit(max(limit, 0))
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredEvent(
+                int(r.id), r.job_id, r.task, r.queue, JobState(r.state), r.at, dict(r.data or {})
+            )
+            for r in rows
+        ]
+
+    def last_job_event_id(self) -> int:
+        with self._tx() as conn:
+            value = conn.execute(select(func.max(job_events.c.id))).scalar()
+        return int(value or 0)
+
+    def prune_job_events(self, before: datetime) -> int:
+        with self._tx(write=True) as conn:
+            return int(conn.execute(delete(job_events).where(job_events.c.at < before)).rowcount)
+
+    # -- metrics ------------------------------------------------------------------
+    def job_counts(self) -> list[JobCount]:
+        waiting = sorted(s.value for s in WAITING_STATES)
+        retries = case(
+            (jobs.c.state.in_(waiting), jobs.c.attempts),
+            (jobs.c.attempts > 0, jobs.c.attempts - 1),
+            else_=0,
+        )
+        query = (
+            select(
+                jobs.c.task,
+                jobs.c.queue,
+                jobs.c.state,
+                func.count().label("n"),
+                func.sum(retries).label("retries"),
+                func.max(func.coalesce(jobs.c.finished_at, jobs.c.started_at)).label("last"),
+            )
+            .group_by(jobs.c.task, jobs.c.queue, jobs.c.state)
+            .order_by(jobs.c.task, jobs.c.queue, jobs.c.state)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            JobCount(
+                r.task,
+                r.queue,
+                JobState(r.state),
+                int(r.n),
+                int(r.retries or 0),
+                _as_utc(r.last),
+            )
+            for r in rows
+        ]
+
+    def _seconds(self, end: ColumnElement[Any], start: ColumnElement[Any]) -> ColumnElement[float]:
+        if self._is_sqlite:
+            return cast((func.julianday(end) - func.julianday(start)) * 86400.0, Float)
+        return cast(extract("epoch", end - start), Float)
+
+    def _duration(self, kind: DurationKind) -> tuple[ColumnElement[float], ColumnElement[bool]]:
+        if kind == "run":
+            executed = sorted(s.value for s in EXECUTED_STATES)
+            value = self._seconds(jobs.c.finished_at, jobs.c.started_at)
+            return value, and_(
+                jobs.c.state.in_(executed),
+                jobs.c.started_at.is_not(None),
+                jobs.c.finished_at.is_not(None),
+            )
+        due = func.coalesce(jobs.c.scheduled_for, jobs.c.created_at)
+        value = self._seconds(jobs.c.started_at, due)
+        return value, and_(jobs.c.attempts == 1, jobs.c.started_at.is_not(None))
+
+    def duration_histograms(self, kind: DurationKind, bounds: Sequence[float]) -> list[Histogram]:
+        value, condition = self._duration(kind)
+        columns = [
+            func.sum(case((value <= literal(float(bound)), 1), else_=0)).label(f"b{i}")
+            for i, bound in enumerate(bounds)
+        ]
+        query = (
+            select(
+                jobs.c.task,
+                jobs.c.queue,
+                func.count().label("n"),
+                func.sum(value).label("total"),
+                *columns,
+            )
+            .where(condition)
+            .group_by(jobs.c.task, jobs.c.queue)
+            .order_by(jobs.c.task, jobs.c.queue)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Histogram(
+                r.task,
+                r.queue,
+                tuple(int(r._mapping[f"b{i}"] or 0) for i in range(len(bounds))),
+                int(r.n),
+                float(r.total or 0.0),
+            )
+            for r in rows
+        ]
+
+    # -- completion callbacks -----------------------------------------------------
+    def add_callback_delivery(self, delivery: CallbackDelivery) -> None:
+        row = {
+            "job_id": delivery.job_id,
+            "attempt": delivery.attempt,
+            "url": delivery.url,
+            "at": delivery.at,
+            "ok": delivery.ok,
+            "status_code": delivery.status_code,
+            "error": delivery.error,
+        }
+        with self._tx(write=True) as conn:
+            conn.execute(insert(callback_deliveries), [row])
+
+    def list_callback_deliveries(self, job_id: str) -> list[CallbackDelivery]:
+        query = (
+            select(callback_deliveries)
+            .where(callback_deliveries.c.job_id == job_id)
+            .order_by(callback_deliveries.c.id)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return list(_deliveries(rows))
+
+
+def _deliveries(rows: Sequence[Any]) -> Iterator[CallbackDelivery]:
+    for r in rows:
+        yield CallbackDelivery(
+            r.job_id, int(r.attempt), r.url, r.at, bool(r.ok), r.status_code, r.error
+        )
+
+
+def _as_utc(value: datetime | str | None) -> datetime | None:
+    """An aggregate's timestamp as aware UTC (SQLite may hand back a naive value or text)."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
