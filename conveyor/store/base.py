@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
+from conveyor.store.schedules import ScheduleStore
 
 
 class StoreError(Exception):
@@ -69,7 +70,7 @@ class Failure:
 
 
 @runtime_checkable
-class JobStore(Protocol):
+class JobStore(ScheduleStore, Protocol):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -99,4 +101,49 @@ api_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
     UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+)
+
+# -- schedules (the scheduler) ------------------------------------------------------------
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("task", String(200), nullable=False),
+    Column("cron", String(200), nullable=True),
+    Column("interval", Float, nullable=True),
+    Column("at", UtcDateTime, nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("kwargs", JSON, nullable=False),
+    Column("queue", String(100), nullable=True),
+    Column("priority", Integer, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("missed", String(16), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("next_run_at", UtcDateTime, nullable=True),
+    Column("last_run_at", UtcDateTime, nullable=True),
+    Column("last_job_id", String(64), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: One row per claimed period: (schedule, due_at) is unique, so one period gives one job.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("schedule", String(200), primary_key=True),
+    Column("due_at", UtcDateTime, primary_key=True),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("job_id", String(64), nullable=True),
+)
+
+#: Leader leases (the scheduler's, when the broker is not Redis).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
 )

@@ -49,6 +49,7 @@ from conveyor.store.base import (
     encode_cursor,
 )
 from conveyor.store.schema import api_keys, jobs
+from conveyor.store.sql_schedules import SqlScheduleMixin
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -76,7 +77,7 @@ def _dispose_engines_in_child() -> None:
 os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 
-class SqlStore(TransitionMethods):
+class SqlStore(SqlScheduleMixin, TransitionMethods):
     """JobStore on a SQL database. Safe to share between threads; fork-safe."""
 
     def __init__(self, url: str) -> None:
