@@ -148,7 +148,7 @@ class ScheduleManager:
     def resume(self, name: str) -> Schedule:
         current = self.get(name)
         saved = self._save(current, current.spec().model_copy(update={"enabled": True}))
-        log.info("schedule_resumed", schedule=name, next_run_at=saved.next_run_at)
+        log.info("schedule_resumed", schedule=name, next_run_at=_iso(saved.next_run_at))
         return saved
 
     def delete(self, name: str) -> None:
@@ -204,3 +204,7 @@ class ScheduleManager:
 
 def _undeclared(schedules: Iterable[Schedule], declared: set[str]) -> list[Schedule]:
     return [s for s in schedules if s.origin != "api" and s.name not in declared]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

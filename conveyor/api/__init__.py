@@ -15,6 +15,7 @@ from conveyor.api.health import router as health_router
 from conveyor.api.jobs import router as jobs_router
 from conveyor.api.limits import BodyLimitMiddleware
 from conveyor.api.requestid import RequestIdMiddleware
+from conveyor.api.schedules import router as schedules_router
 from conveyor.api.tasks import router as tasks_router
 from conveyor.keys import Authenticator
 from conveyor.settings import Settings
@@ -65,4 +66,5 @@ def create_api(
     app.add_middleware(RequestIdMiddleware)  # added last = outermost
     for router in (health_router, jobs_router, tasks_router):
         app.include_router(router)
+    app.include_router(schedules_router)
     return app
