@@ -17,7 +17,10 @@ once. Either way the next run is computed from now, so there is never a burst.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -39,6 +42,7 @@ from conveyor.task import TaskRegistry, registry
 log = structlog.get_logger("conveyor.scheduler")
 
 LEASE_NAME = "scheduler"
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 #: Shortest sleep between passes when a run is due very soon.
 MIN_SLEEP = 0.01
 
@@ -154,6 +158,20 @@ class ScheduleRunner:
             self.is_leader = False
 
 
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGTERM/SIGINT until the block ends, so a stop never leaves a run half done
+    (claimed but not submitted). Only the main thread can do this; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class ConveyorScheduler(Scheduler):  # type: ignore[misc]
     """Celery Beat's scheduler class for conveyor: ``conveyor scheduler`` uses it."""
 
@@ -188,7 +206,8 @@ class ConveyorScheduler(Scheduler):  # type: ignore[misc]
         if self.runner is None:
             self.setup_schedule()
         assert self.runner is not None
-        return self.runner.tick()
+        with signals_deferred():
+            return self.runner.tick()
 
     @property
     def schedule(self) -> dict[str, Any]:
