@@ -26,7 +26,9 @@ from fastapi.testclient import TestClient
 from conveyor.api import create_api
 from conveyor.jobs import utcnow
 from conveyor.keys import create_key
+from conveyor.lease import StoreLease, open_lease
 from conveyor.schedule_manager import ScheduleManager
+from conveyor.scheduler import LEASE_NAME
 from conveyor.schedules import ScheduleSpec
 from conveyor.store.base import JobFilter
 from conveyor.store.schedules import ScheduleRun
@@ -117,7 +119,7 @@ def test_killing_the_leader_loses_at_most_one_ttl_and_duplicates_nothing(
     procs = {p.pid: p for p in deployment.schedulers(2)}
     manager = ScheduleManager(client.store, client.submitter)
     manager.create(name, ScheduleSpec(task="tests.echo", kwargs={"value": name}, interval=1))
-    deployment.wait_for("4 runs", lambda: len(deployment.runs(name)) >= 4)
+    deployment.wait_for("3 runs", lambda: len(deployment.runs(name)) >= 3)
 
     leader = deployment.runs(name)[-1].claimed_by
     assert _pid(leader) in procs
@@ -125,12 +127,18 @@ def test_killing_the_leader_loses_at_most_one_ttl_and_duplicates_nothing(
     procs.pop(_pid(leader)).wait()
     killed_after = len(deployment.runs(name))
 
-    def survivor_ran_four() -> bool:
-        return sum(r.claimed_by != leader for r in deployment.runs(name)) >= 4
+    def survivor_ran_three() -> bool:
+        return sum(r.claimed_by != leader for r in deployment.runs(name)) >= 3
 
-    deployment.wait_for("the survivor's runs", survivor_ran_four)
+    deployment.wait_for("the survivor's runs", survivor_ran_three)
     (survivor,) = procs.values()
     assert survivor.poll() is None
+    survivor_holder = deployment.runs(name)[-1].claimed_by
+    assert _pid(survivor_holder) == survivor.pid
+    probe = open_lease(client.settings, client.store, LEASE_NAME, "probe")
+    assert probe.current_holder() == survivor_holder
+    in_store = client.store.lease_holder(LEASE_NAME, utcnow())
+    assert in_store == (survivor_holder if isinstance(probe, StoreLease) else None)
     for proc in procs.values():
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
@@ -166,9 +174,9 @@ def test_an_interval_edited_through_the_api_changes_the_next_runs(
     body = {"name": name, "task": "tests.echo", "kwargs": {"value": name}, "interval": 1}
     (proc,) = deployment.schedulers(1)
     assert api.post("/api/v1/schedules", json=body, headers=headers).status_code == 201
-    deployment.wait_for("3 runs", lambda: len(deployment.runs(name)) >= 3)
+    deployment.wait_for("2 runs", lambda: len(deployment.runs(name)) >= 2)
 
-    response = api.patch(f"/api/v1/schedules/{name}", json={"interval": 3}, headers=headers)
+    response = api.patch(f"/api/v1/schedules/{name}", json={"interval": 2}, headers=headers)
     assert response.status_code == 200, response.json()
     edited_at = utcnow()
     before = len(deployment.runs(name))
@@ -179,7 +187,7 @@ def test_an_interval_edited_through_the_api_changes_the_next_runs(
     old = [r.due_at for r in runs if r.claimed_at < edited_at]
     new = [r.due_at for r in runs if r.claimed_at > edited_at]
     assert old[-1] - old[-2] == timedelta(seconds=1)
-    assert [b - a for a, b in itertools.pairwise(new)] == [timedelta(seconds=3)] * (len(new) - 1)
+    assert [b - a for a, b in itertools.pairwise(new)] == [timedelta(seconds=2)] * (len(new) - 1)
     assert new[0] - edited_at < timedelta(seconds=5)  # in effect within 5 s
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(15)
