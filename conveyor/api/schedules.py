@@ -160,7 +160,7 @@ def _problems() -> Iterator[None]:
 @router.get(
     "",
     dependencies=[Depends(require("read"))],
-    responses=_responses(401, 403, 503),
+    responses=_responses(401, 403, 422, 503),
     summary="List schedules",
 )
 def list_schedules(context: Context) -> ScheduleList:
@@ -170,7 +170,7 @@ def list_schedules(context: Context) -> ScheduleList:
 @router.get(
     "/{name}",
     dependencies=[Depends(require("read"))],
-    responses=_responses(401, 403, 404, 503),
+    responses=_responses(401, 403, 404, 422, 503),
     summary="Get a schedule",
 )
 def get_schedule(name: str, context: Context) -> ScheduleOut:
@@ -209,7 +209,7 @@ def update_schedule(name: str, body: SchedulePatch, context: Context) -> Schedul
     "/{name}",
     status_code=204,
     dependencies=[Depends(require("write"))],
-    responses=_responses(401, 403, 404, 503),
+    responses=_responses(401, 403, 404, 422, 503),
     summary="Delete a schedule",
 )
 def delete_schedule(name: str, context: Context) -> Response:
@@ -234,7 +234,7 @@ def run_schedule(name: str, context: Context) -> JobOut:
 @router.post(
     "/{name}/pause",
     dependencies=[Depends(require("write"))],
-    responses=_responses(401, 403, 404, 503),
+    responses=_responses(401, 403, 404, 422, 503),
     summary="Pause a schedule",
 )
 def pause_schedule(name: str, context: Context) -> ScheduleOut:
@@ -245,7 +245,7 @@ def pause_schedule(name: str, context: Context) -> ScheduleOut:
 @router.post(
     "/{name}/resume",
     dependencies=[Depends(require("write"))],
-    responses=_responses(401, 403, 404, 503),
+    responses=_responses(401, 403, 404, 422, 503),
     summary="Resume a schedule",
 )
 def resume_schedule(name: str, context: Context) -> ScheduleOut:
