@@ -70,6 +70,7 @@ class ScheduleRunner:
         self.callbacks = list(callbacks)
         self.clock = clock
         self.is_leader = False
+        self._announced = False
         self.missed_after = settings.scheduler_lease_ttl + 2 * settings.scheduler_tick
 
     @property
@@ -97,6 +98,9 @@ class ScheduleRunner:
             event = "scheduler_leader_elected" if leading else "scheduler_leader_lost"
             log.info(event, holder=self.holder, lease=self.lease.name)
             self.is_leader = leading
+        elif not leading and not self._announced:
+            log.info("scheduler_standby", holder=self.holder, lease=self.lease.name)
+        self._announced = True
         return leading
 
     def _sleep(self, schedules: Sequence[Schedule]) -> float:

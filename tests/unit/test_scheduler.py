@@ -255,6 +255,7 @@ def test_only_one_of_two_runners_takes_the_store_lease(
     assert {r.claimed_by for r in store.list_schedule_runs("every1")} == {"a"}
     elected = [e for e in logs if e["event"] == "scheduler_leader_elected"]
     assert [e["holder"] for e in elected] == ["a"]
+    assert [e["holder"] for e in logs if e["event"] == "scheduler_standby"] == ["b"]
     runners[0].close()  # a graceful stop hands over at once
     runners[1].tick()
     assert runners[1].is_leader
