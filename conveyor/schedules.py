@@ -207,13 +207,13 @@ class Schedule:
 
     # -- timing --------------------------------------------------------------------
     def first_due(self, now: datetime) -> datetime | None:
-        """When a newly defined (or resumed) schedule is first due."""
+        """When a newly defined, edited or resumed schedule is next due (never before now)."""
         if self.cron is not None:
             return CronExpression.parse(self.cron).next_after(now, self.timezone)
         if self.interval is not None:
             step = timedelta(seconds=self.interval)
-            if self.last_run_at is not None:
-                return max(self.last_run_at + step, now)
+            if self.last_run_at is not None and self.last_run_at + step > now:
+                return self.last_run_at + step  # keep the cadence of the previous run
             return now + step
         if self.at is not None and (self.last_run_at is None or self.last_run_at < self.at):
             return max(self.at, now)

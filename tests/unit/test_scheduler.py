@@ -589,3 +589,16 @@ def test_beat_scheduler_syncs_ticks_and_releases_its_lease(sqlite_settings: Sett
         scheduler.close()
     assert store.lease_holder(LEASE_NAME, datetime.now(UTC)) is None
     store.close()
+
+
+def test_resume_after_a_long_pause_does_not_run_at_once(
+    runner: ScheduleRunner, manager: ScheduleManager, store: MemoryStore, clock: Clock
+) -> None:
+    manager.create("every10", spec(interval=10))
+    clock.at(10)
+    runner.tick()
+    manager.pause("every10")
+    clock.at(100)
+    assert manager.resume("every10").next_run_at == T0 + timedelta(seconds=110)
+    runner.tick()
+    assert due_times(store, "every10") == [10]
