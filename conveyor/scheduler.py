@@ -83,14 +83,12 @@ class ScheduleRunner:
         if not self._lead():
             return self.settings.scheduler_tick
         try:
-            schedules = self.store.list_schedules()
-            for schedule in schedules:
-                self.run_if_due(schedule, now)
+            upcoming = [self.run_if_due(s, now) for s in self.store.list_schedules()]
         except StoreError as exc:
             log.warning("scheduler_store_unavailable", error=str(exc))
             return self.settings.scheduler_tick
         self._run_callbacks(now)
-        return self._sleep(schedules)
+        return self._sleep([due for due in upcoming if due is not None])
 
     def _lead(self) -> bool:
         leading = self.lease.acquire()
@@ -103,11 +101,13 @@ class ScheduleRunner:
         self._announced = True
         return leading
 
-    def _sleep(self, schedules: Sequence[Schedule]) -> float:
-        pending = [s.next_run_at for s in schedules if s.enabled and s.next_run_at is not None]
-        if not pending:
+    def _sleep(self, upcoming: Sequence[datetime]) -> float:
+        """Until the next due run, at most a tick (and a whole tick after a deferred run)."""
+        if not upcoming:
             return self.settings.scheduler_tick
-        seconds = (min(pending) - self.clock()).total_seconds()
+        seconds = (min(upcoming) - self.clock()).total_seconds()
+        if seconds <= 0:
+            return self.settings.scheduler_tick  # deferred (broker down): try again later
         return min(self.settings.scheduler_tick, max(seconds, MIN_SLEEP))
 
     def _run_callbacks(self, now: datetime) -> None:
@@ -117,19 +117,21 @@ class ScheduleRunner:
             except Exception as exc:  # one failing callback must not stop the scheduler
                 log.error("scheduler_tick_failed", callback=repr(callback), error=str(exc))
 
-    def run_if_due(self, schedule: Schedule, now: datetime) -> None:
+    def run_if_due(self, schedule: Schedule, now: datetime) -> datetime | None:
+        """Run (or skip) ``schedule`` if it is due; returns when it is next due, if ever."""
         due = schedule.next_run_at
         if not schedule.enabled or due is None or due > now:
-            return
+            return due if schedule.enabled else None
         late = (now - due).total_seconds()
         if late > self.missed_after and schedule.missed == "skip":
             log.info(
                 "schedule_run_missed", schedule=schedule.name, due_at=due.isoformat(), late=late
             )
         elif not self._submit(schedule, due, now):
-            return  # the broker is down: the same period is tried again next pass
+            return due  # the broker is down: the same period is tried again next pass
         upcoming = schedule.advance(due, now)
         self.store.set_schedule_next_run(schedule.name, schedule.version, upcoming)
+        return upcoming
 
     def _submit(self, schedule: Schedule, due: datetime, now: datetime) -> bool:
         """Claim the period and submit its job; False when it should be tried again."""

@@ -376,9 +376,11 @@ def test_broker_down_leaves_the_period_to_retry(
     manager.create("every10", spec(interval=10))
     submitter.failures = 2
     with capture_logs() as logs:
+        sleeps = []
         for second in (10, 10.5, 11):
             clock.at(second)
-            runner.tick()
+            sleeps.append(runner.tick())
+    assert sleeps == [1.0, 1.0, 1.0]  # no busy loop while the broker is down
     assert [e["event"] for e in logs].count("schedule_run_deferred") == 2
     assert due_times(store, "every10") == [10]
     assert len(jobs(store)) == 1
