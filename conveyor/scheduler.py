@@ -162,6 +162,7 @@ class ScheduleRunner:
         if self.is_leader:
             self.lease.release()
             self.is_leader = False
+        log.info("scheduler_stopped", holder=self.holder)
 
 
 @contextmanager
