@@ -110,6 +110,8 @@ def list_(as_json: bool) -> None:
     if as_json:
         echo_json([s.to_dict() for s in found])
         return
+    if not found:
+        click.echo("no schedules")
     for s in found:
         state = "enabled" if s.enabled else "paused"
         click.echo(

@@ -84,6 +84,7 @@ def test_add_list_edit_pause_resume_run_delete(store_url: str) -> None:
     deleted = run("delete", "hello")
     assert deleted.exit_code == 0 and "deleted" in deleted.output
     assert ok("list", "--json") == []
+    assert run("list").output.strip().endswith("no schedules")
 
 
 @pytest.mark.parametrize(
