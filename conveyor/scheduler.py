@@ -21,7 +21,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import structlog
@@ -43,6 +43,10 @@ log = structlog.get_logger("conveyor.scheduler")
 
 LEASE_NAME = "scheduler"
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+#: Claims are kept this long after they were made (one matters only while its period is
+#: still the schedule's next run, i.e. for one pass or one lease TTL).
+RUN_RETENTION = timedelta(days=1)
+PRUNE_EVERY = timedelta(minutes=10)
 #: Shortest sleep between passes when a run is due very soon.
 MIN_SLEEP = 0.01
 
@@ -71,6 +75,7 @@ class ScheduleRunner:
         self.clock = clock
         self.is_leader = False
         self._announced = False
+        self._next_prune: datetime | None = None
         self.missed_after = settings.scheduler_lease_ttl + 2 * settings.scheduler_tick
 
     @property
@@ -88,6 +93,7 @@ class ScheduleRunner:
             log.warning("scheduler_store_unavailable", error=str(exc))
             return self.settings.scheduler_tick
         self._run_callbacks(now)
+        self._prune(now)
         return self._sleep([due for due in upcoming if due is not None])
 
     def _lead(self) -> bool:
@@ -109,6 +115,18 @@ class ScheduleRunner:
         if seconds <= 0:
             return self.settings.scheduler_tick  # deferred (broker down): try again later
         return min(self.settings.scheduler_tick, max(seconds, MIN_SLEEP))
+
+    def _prune(self, now: datetime) -> None:
+        if self._next_prune is not None and now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY
+        try:
+            pruned = self.store.prune_schedule_runs(now - RUN_RETENTION)
+        except StoreError as exc:
+            log.warning("scheduler_store_unavailable", error=str(exc))
+            return
+        if pruned:
+            log.info("schedule_runs_pruned", count=pruned)
 
     def _run_callbacks(self, now: datetime) -> None:
         for callback in self.callbacks:

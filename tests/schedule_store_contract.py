@@ -113,6 +113,18 @@ class ScheduleStoreContract:
             thread.join()
         assert sorted(wins) == [False] * 5 + [True]
 
+    def test_prune_forgets_old_claims(self, store: JobStore) -> None:
+        store.add_schedule(make_schedule("a"))
+        for minutes in range(4):
+            at = T0 + timedelta(minutes=minutes)
+            store.claim_schedule_run("a", at - timedelta(days=7), "h", at)
+        assert store.prune_schedule_runs(T0 + timedelta(minutes=2)) == 2
+        assert [r.claimed_at for r in store.list_schedule_runs("a")] == [
+            T0 + timedelta(minutes=2),
+            T0 + timedelta(minutes=3),
+        ]
+        assert store.prune_schedule_runs(T0) == 0
+
     def test_delete_removes_schedule_and_runs(self, store: JobStore) -> None:
         store.add_schedule(make_schedule("a"))
         store.claim_schedule_run("a", T0, "h", T0)

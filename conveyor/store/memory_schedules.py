@@ -106,6 +106,14 @@ class MemoryScheduleMixin:
             runs = [r for r in self._schedule_tables()[1].values() if r.schedule == name]
         return sorted(runs, key=lambda r: r.due_at)
 
+    def prune_schedule_runs(self, before: datetime) -> int:
+        with self._lock:
+            runs = self._schedule_tables()[1]
+            old = [key for key, run in runs.items() if run.claimed_at < before]
+            for key in old:
+                del runs[key]
+            return len(old)
+
     def acquire_lease(self, name: str, holder: str, ttl: float, now: datetime) -> bool:
         with self._lock:
             _, _, held = self._schedule_tables()

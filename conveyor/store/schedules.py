@@ -70,6 +70,10 @@ class ScheduleStore(Protocol):
         """Claimed runs of ``name``, oldest due time first."""
         ...
 
+    def prune_schedule_runs(self, before: datetime) -> int:
+        """Forget runs claimed before ``before``; returns how many."""
+        ...
+
     # -- leases ------------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, ttl: float, now: datetime) -> bool:
         """Take or renew lease ``name`` for ``ttl`` seconds, unless another holder's is live."""

@@ -134,6 +134,11 @@ class SqlScheduleMixin:
             rows = conn.execute(query).all()
         return [ScheduleRun(**dict(row._mapping)) for row in rows]
 
+    def prune_schedule_runs(self, before: datetime) -> int:
+        with self._tx(write=True) as conn:
+            result = conn.execute(delete(schedule_runs).where(schedule_runs.c.claimed_at < before))
+            return int(result.rowcount)
+
     # -- leases ------------------------------------------------------------------
     def acquire_lease(self, name: str, holder: str, ttl: float, now: datetime) -> bool:
         expires = now + timedelta(seconds=ttl)

@@ -604,3 +604,17 @@ def test_resume_after_a_long_pause_does_not_run_at_once(
     assert manager.resume("every10").next_run_at == T0 + timedelta(seconds=110)
     runner.tick()
     assert due_times(store, "every10") == [10]
+
+
+def test_old_claims_are_pruned_now_and_then(
+    runner: ScheduleRunner, manager: ScheduleManager, store: MemoryStore, clock: Clock
+) -> None:
+    manager.create("every1h", spec(interval=3600))
+    clock.at(3600)
+    runner.tick()
+    assert due_times(store, "every1h") == [3600]
+    clock.at(3600 + 86400 + 1)  # a day later (the missed runs are skipped)
+    with capture_logs() as logs:
+        runner.tick()
+    assert due_times(store, "every1h") == []
+    assert [e["count"] for e in logs if e["event"] == "schedule_runs_pruned"] == [1]
