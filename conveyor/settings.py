@@ -25,6 +25,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from conveyor.schedules import ScheduleSpec, check_name
+
 DEFAULT_QUEUES = (
     "default",
     "email",
@@ -294,6 +296,28 @@ class Settings(BaseSettings):
         "", description="Regular expression of the e-mail addresses Flower's OAuth admits."
     )
 
+    # -- scheduler ----------------------------------------------------------------
+    scheduler_lease_ttl: float = Field(
+        15,
+        ge=1,
+        le=600,
+        description="Seconds the scheduler leader's lease lasts: if the leader dies, another "
+        "`conveyor scheduler` takes over within this. A run later than this counts as missed.",
+    )
+    scheduler_tick: float = Field(
+        1.0,
+        ge=0.05,
+        le=1,
+        description="Most seconds between two scheduler passes (schedule edits are seen "
+        "within this; delayed jobs are released on the same pass).",
+    )
+    schedules: dict[str, ScheduleSpec] = Field(
+        default_factory=dict,
+        description="Schedules declared in configuration: `[schedules.<name>]` tables in "
+        "conveyor.toml (JSON in env) with task, cron | interval | at, timezone, args, kwargs, "
+        "options, enabled, missed. Synced into the job store when a scheduler starts.",
+    )
+
     @field_validator("imports", "api_keys", "queues", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
@@ -314,6 +338,13 @@ class Settings(BaseSettings):
         if url and not url.startswith(allowed) and not url.startswith("memory://"):
             raise ValueError(f"must start with one of {', '.join(allowed)}")
         return url
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_names(cls, schedules: dict[str, ScheduleSpec]) -> dict[str, ScheduleSpec]:
+        for name in schedules:
+            check_name(name)
+        return schedules
 
     @field_validator("queues")
     @classmethod

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from conveyor.errors import ArgumentsInvalid, TaskNotFound
 from conveyor.policies.retry import RetryPolicy
+from conveyor.schedules import check_timing
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -55,6 +56,8 @@ class TaskSpec:
     soft_time_limit: float | None = None
     description: str = ""
     celery_options: Mapping[str, Any] = field(default_factory=dict)
+    #: run periodically: celery's crontab, a timedelta, seconds, or schedules.Cron/Every/At
+    schedule: object | None = None
     params: type[BaseModel] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -206,6 +209,7 @@ def task(
     retry: RetryPolicy | None = None,
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
+    schedule: object | None = None,
     **celery_options: Any,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
@@ -220,13 +224,16 @@ def task(
     retry: RetryPolicy | None = None,
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
+    schedule: object | None = None,
     **celery_options: Any,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Declare a conveyor task.
 
     ``name`` defaults to ``module.function``; ``queue`` defaults to the routes in
     settings (then ``default``); parameters must be typed — they are validated
-    with pydantic at submit time and again in the worker.
+    with pydantic at submit time and again in the worker. ``schedule`` makes the
+    scheduler run it periodically (celery's ``crontab``, a ``timedelta``, seconds,
+    or ``conveyor.schedules.Cron``/``Every``/``At``), as a schedule named after the task.
     """
 
     def decorate(func: Callable[P, R]) -> TaskFunction[P, R]:
@@ -242,6 +249,7 @@ def task(
             soft_time_limit=soft_time_limit,
             description=inspect.getdoc(func) or "",
             celery_options=dict(celery_options),
+            schedule=None if schedule is None else check_timing(schedule),
         )
         registry.add(spec)
         return TaskFunction(spec)

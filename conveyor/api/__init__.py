@@ -19,6 +19,7 @@ from conveyor.api.limits import BodyLimitMiddleware
 from conveyor.api.metrics import router as metrics_router
 from conveyor.api.readiness import router as readiness_router
 from conveyor.api.requestid import RequestIdMiddleware
+from conveyor.api.schedules import router as schedules_router
 from conveyor.api.tasks import router as tasks_router
 from conveyor.api.workers import router as workers_router
 from conveyor.keys import Authenticator
@@ -73,4 +74,5 @@ def create_api(
         app.include_router(router)
     for router in (readiness_router, metrics_router, events_router, workers_router):
         app.include_router(router)
+    app.include_router(schedules_router)
     return app

@@ -15,6 +15,8 @@ from conveyor.server import create_server
 from conveyor.store import StoreError
 from conveyor.supervisor import Child, Supervisor
 
+SCHEDULER_CLASS = "conveyor.scheduler:ConveyorScheduler"
+
 
 def _migrate(env: Env) -> None:
     try:
@@ -114,10 +116,20 @@ def worker(
 
 @click.command()
 def scheduler() -> None:
-    """Run the scheduler (Celery Beat) that submits periodic jobs."""
+    """Run the scheduler (Celery Beat) that submits periodic jobs.
+
+    Schedules live in the job store (declared in code or conveyor.toml, or created
+    with `conveyor schedules add` / the API). Run as many as you like: one leads
+    (a lease), the others take over within CONVEYOR_SCHEDULER_LEASE_TTL if it dies.
+    """
     env = Env(settings_or_exit())
     env.migrated_store()
-    beat = env.app.Beat(loglevel=env.settings.log_level)
+    beat = env.app.Beat(
+        loglevel=env.settings.log_level,
+        scheduler=SCHEDULER_CLASS,
+        max_interval=env.settings.scheduler_tick,
+        quiet=True,
+    )
     beat.run()
 
 

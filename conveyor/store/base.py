@@ -12,6 +12,7 @@ from conveyor.jobs import Job, JobEvent, JobState, utcnow
 from conveyor.store.dashboard import DashboardStore
 from conveyor.store.observability import ObservabilityStore
 from conveyor.store.prune import JobPruning
+from conveyor.store.schedules import ScheduleStore
 
 
 class StoreError(Exception):
@@ -75,7 +76,7 @@ class Failure:
 
 
 @runtime_checkable
-class JobStore(JobPruning, DashboardStore, ObservabilityStore, Protocol):
+class JobStore(JobPruning, DashboardStore, ObservabilityStore, ScheduleStore, Protocol):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------

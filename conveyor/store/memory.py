@@ -20,9 +20,16 @@ from conveyor.store.base import (
 from conveyor.store.memory_dashboard import MemoryDashboardMixin
 from conveyor.store.memory_observability import MemoryObservability
 from conveyor.store.memory_prune import MemoryPruning
+from conveyor.store.memory_schedules import MemoryScheduleMixin
 
 
-class MemoryStore(MemoryObservability, MemoryDashboardMixin, TransitionMethods, MemoryPruning):
+class MemoryStore(
+    MemoryObservability,
+    MemoryDashboardMixin,
+    MemoryScheduleMixin,
+    TransitionMethods,
+    MemoryPruning,
+):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:

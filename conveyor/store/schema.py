@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -143,4 +144,50 @@ callback_deliveries = Table(
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
     Index("ix_callback_deliveries_job_id", "job_id"),
+)
+
+
+# -- schedules (the scheduler) ------------------------------------------------------------
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("task", String(200), nullable=False),
+    Column("cron", String(200), nullable=True),
+    Column("interval", Float, nullable=True),
+    Column("at", UtcDateTime, nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("kwargs", JSON, nullable=False),
+    Column("queue", String(100), nullable=True),
+    Column("priority", Integer, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("missed", String(16), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("next_run_at", UtcDateTime, nullable=True),
+    Column("last_run_at", UtcDateTime, nullable=True),
+    Column("last_job_id", String(64), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: One row per claimed period: (schedule, due_at) is unique, so one period gives one job.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("schedule", String(200), primary_key=True),
+    Column("due_at", UtcDateTime, primary_key=True),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("job_id", String(64), nullable=True),
+)
+
+#: Leader leases (the scheduler's, when the broker is not Redis).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
 )

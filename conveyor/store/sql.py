@@ -52,6 +52,7 @@ from conveyor.store.schema import api_keys, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
 from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
+from conveyor.store.sql_schedules import SqlScheduleMixin
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -79,7 +80,9 @@ def _dispose_engines_in_child() -> None:
 os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 
-class SqlStore(SqlObservability, SqlDashboardMixin, TransitionMethods, SqlPruning):
+class SqlStore(
+    SqlObservability, SqlDashboardMixin, SqlScheduleMixin, TransitionMethods, SqlPruning
+):
     """JobStore on a SQL database. Safe to share between threads; fork-safe."""
 
     def __init__(self, url: str) -> None:
