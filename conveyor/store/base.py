@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
+from conveyor.store.reliability import ReliabilityStore
 
 
 class StoreError(Exception):
@@ -66,10 +67,12 @@ class Failure:
     error_type: str
     traceback: str | None = None
     at: datetime = field(default_factory=utcnow)
+    #: why the attempt ended (``time_limit``, ``exhausted``, ``permanent``, ...)
+    reason: str | None = None
 
 
 @runtime_checkable
-class JobStore(Protocol):
+class JobStore(ReliabilityStore, Protocol):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------

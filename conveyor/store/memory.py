@@ -17,15 +17,17 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from conveyor.store.memory_reliability import MemoryReliabilityMixin
 
 
-class MemoryStore(TransitionMethods):
+class MemoryStore(MemoryReliabilityMixin, TransitionMethods):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._keys: dict[str, ApiKey] = {}
+        self._init_reliability()
 
     def migrate(self) -> None:
         return None
@@ -74,6 +76,7 @@ class MemoryStore(TransitionMethods):
                 if new is not None:
                     self._jobs[event.job_id] = new
                     applied += 1
+                self._on_event(event, new is not None)
         return applied
 
     def add_api_key(self, key: ApiKey) -> None:

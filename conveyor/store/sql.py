@@ -49,6 +49,7 @@ from conveyor.store.base import (
     encode_cursor,
 )
 from conveyor.store.schema import api_keys, jobs
+from conveyor.store.sql_reliability import SqlReliabilityMixin
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -76,7 +77,7 @@ def _dispose_engines_in_child() -> None:
 os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 
-class SqlStore(TransitionMethods):
+class SqlStore(SqlReliabilityMixin, TransitionMethods):
     """JobStore on a SQL database. Safe to share between threads; fork-safe."""
 
     def __init__(self, url: str) -> None:
@@ -207,7 +208,9 @@ class SqlStore(TransitionMethods):
         applied = 0
         with self._tx(write=True) as conn:
             for job_event in events:
-                applied += conn.execute(_event_update(job_event)).rowcount == 1
+                took = conn.execute(_event_update(job_event)).rowcount == 1
+                self._on_event(conn, job_event, took)
+                applied += took
         return applied
 
     # -- API keys ----------------------------------------------------------------
