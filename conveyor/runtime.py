@@ -44,7 +44,7 @@ def install_runtime(
         recorder = SyncRecorder(store)
     else:
         recorder = BatchRecorder(store, settings.record_batch_size, settings.record_flush_interval)
-    runtime = Runtime(settings, store, recorder, default_hooks(recorder))
+    runtime = Runtime(settings, store, recorder, default_hooks(recorder, store, settings))
     app.conveyor_runtime = runtime
     return runtime
 

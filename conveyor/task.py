@@ -10,7 +10,9 @@ again in the worker.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic_core import to_jsonable_python
 
 from conveyor.errors import ArgumentsInvalid, TaskNotFound
 from conveyor.policies.retry import RetryPolicy
@@ -55,10 +58,26 @@ class TaskSpec:
     soft_time_limit: float | None = None
     description: str = ""
     celery_options: Mapping[str, Any] = field(default_factory=dict)
+    #: while a job of this task with the same key arguments is active, submits return it
+    unique: bool = False
+    #: the arguments that make two jobs "the same" (None = all of them)
+    unique_on: tuple[str, ...] | None = None
     params: type[BaseModel] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _params_model(self.name, self.fn))
+        unknown = sorted(set(self.unique_on or ()) - set(self.params.model_fields))
+        if unknown:
+            raise TypeError(f"task {self.name!r}: unique_on names unknown parameters {unknown}")
+
+    def unique_key(self, values: Mapping[str, Any]) -> str | None:
+        """The key identifying "the same job" for a unique task (None if not unique)."""
+        if not self.unique:
+            return None
+        names = self.unique_on if self.unique_on is not None else tuple(sorted(values))
+        chosen = {name: to_jsonable_python(values.get(name), fallback=repr) for name in names}
+        text = json.dumps([self.name, chosen], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def is_async(self) -> bool:
@@ -195,6 +214,8 @@ def task(
     retry: RetryPolicy | None = None,
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
+    unique: bool = False,
+    unique_on: Sequence[str] | None = None,
     **celery_options: Any,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
@@ -209,13 +230,17 @@ def task(
     retry: RetryPolicy | None = None,
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
+    unique: bool = False,
+    unique_on: Sequence[str] | None = None,
     **celery_options: Any,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Declare a conveyor task.
 
     ``name`` defaults to ``module.function``; ``queue`` defaults to the routes in
     settings (then ``default``); parameters must be typed — they are validated
-    with pydantic at submit time and again in the worker.
+    with pydantic at submit time and again in the worker. ``unique=True`` makes
+    a submit return the active job of this task with the same arguments (or the
+    same ``unique_on`` arguments) instead of creating another one.
     """
 
     def decorate(func: Callable[P, R]) -> TaskFunction[P, R]:
@@ -231,6 +256,8 @@ def task(
             soft_time_limit=soft_time_limit,
             description=inspect.getdoc(func) or "",
             celery_options=dict(celery_options),
+            unique=unique or unique_on is not None,
+            unique_on=tuple(unique_on) if unique_on is not None else None,
         )
         registry.add(spec)
         return TaskFunction(spec)

@@ -7,14 +7,33 @@ list. Add behaviour by adding a hook, not a branch in the runner.
 from __future__ import annotations
 
 from conveyor.hooks.base import Hook, RunContext
+from conveyor.hooks.deadletter import DeadLetterRetentionHook
+from conveyor.hooks.gate import StoreGateHook
 from conveyor.hooks.logging import LogHook
 from conveyor.hooks.record import RecordHook
 from conveyor.recorder import Recorder
+from conveyor.settings import Settings
+from conveyor.store.base import JobStore
 
 
-def default_hooks(recorder: Recorder) -> list[Hook]:
+def default_hooks(
+    recorder: Recorder, store: JobStore | None = None, settings: Settings | None = None
+) -> list[Hook]:
     """The hooks every worker runs, in order."""
-    return [RecordHook(recorder), LogHook()]
+    hooks: list[Hook] = [RecordHook(recorder), LogHook()]
+    if store is not None:
+        hooks.append(StoreGateHook(store))
+    if store is not None and settings is not None:
+        hooks.append(DeadLetterRetentionHook(store, settings))
+    return hooks
 
 
-__all__ = ["Hook", "LogHook", "RecordHook", "RunContext", "default_hooks"]
+__all__ = [
+    "DeadLetterRetentionHook",
+    "Hook",
+    "LogHook",
+    "RecordHook",
+    "RunContext",
+    "StoreGateHook",
+    "default_hooks",
+]

@@ -147,6 +147,7 @@ class TransitionMethods:
             error=failure.error,
             error_type=failure.error_type,
             traceback=failure.traceback,
+            reason=failure.reason,
         )
 
     def mark_retrying(self, job_id: str, attempt: int, failure: Failure) -> bool:
