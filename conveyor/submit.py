@@ -121,7 +121,10 @@ class Submitter:
 
     def submit_once(self, req: SubmitRequest) -> tuple[Job, bool]:
         """Submit ``req``; ``(job, False)`` when its idempotency or unique key found a job."""
-        job = self.build(req)
+        return self.submit_built(self.build(req))
+
+    def submit_built(self, job: Job) -> tuple[Job, bool]:
+        """Record and enqueue a job made by ``build`` (see ``submit_once``)."""
         if job.idempotency_key is not None:
             ttl = timedelta(seconds=self.settings.idempotency_ttl)
             self.store.expire_idempotency_key(job.idempotency_key, job.created_at - ttl)

@@ -9,7 +9,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from conveyor.api.cancel import router as cancel_router
 from conveyor.api.context import ApiContext
+from conveyor.api.deadletters import router as dead_letters_router
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.health import router as health_router
 from conveyor.api.jobs import router as jobs_router
@@ -64,5 +66,7 @@ def create_api(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last = outermost
     for router in (health_router, jobs_router, tasks_router):
+        app.include_router(router)
+    for router in (cancel_router, dead_letters_router):
         app.include_router(router)
     return app

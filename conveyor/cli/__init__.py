@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from conveyor.cli import jobs, keys, service
+from conveyor.cli import jobs, keys, reliability, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,7 +17,7 @@ def cli() -> None:
     """
 
 
-for command in (*service.COMMANDS, *jobs.COMMANDS, keys.keys):
+for command in (*service.COMMANDS, *jobs.COMMANDS, keys.keys, *reliability.COMMANDS):
     cli.add_command(command)
 
 

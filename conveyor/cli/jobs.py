@@ -31,6 +31,10 @@ def _wait(env: Env, job: Job, timeout: float) -> Job:
 @click.option("--priority", type=click.IntRange(0, 9), default=None, help="0 (low) to 9.")
 @click.option("--countdown", type=float, default=None, help="Run after this many seconds.")
 @click.option("--eta", type=click.DateTime(), default=None, help="Run at this time (UTC).")
+@click.option("--idempotency-key", default=None, help="Submit at most once per key (TTL).")
+@click.option(
+    "--max-retries", type=click.IntRange(0, 100), default=None, help="Override the retry policy."
+)
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="For --wait.")
 def submit(
@@ -41,6 +45,8 @@ def submit(
     priority: int | None,
     countdown: float | None,
     eta: datetime | None,
+    idempotency_key: str | None,
+    max_retries: int | None,
     wait: bool,
     timeout: float,
 ) -> None:
@@ -58,6 +64,8 @@ def submit(
         priority=priority,
         countdown=countdown,
         eta=eta,
+        retry={"max_retries": max_retries} if max_retries is not None else None,
+        idempotency_key=idempotency_key,
     )
     try:
         job = env.submitter.submit(request)

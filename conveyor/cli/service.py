@@ -10,6 +10,7 @@ import uvicorn
 
 from conveyor.api import create_api
 from conveyor.cli.common import Env, settings_or_exit
+from conveyor.delays import DelayReleaser
 from conveyor.keys import Authenticator, ensure_dev_key
 from conveyor.store import StoreError
 from conveyor.supervisor import Child, Supervisor
@@ -108,11 +109,15 @@ def worker(
 
 @click.command()
 def scheduler() -> None:
-    """Run the scheduler (Celery Beat) that submits periodic jobs."""
+    """Run the scheduler (Celery Beat) that submits periodic jobs and releases delayed ones."""
     env = Env(settings_or_exit())
-    env.migrated_store()
+    store = env.migrated_store()
+    releaser = DelayReleaser(store, env.submitter, env.settings.release_interval).start()
     beat = env.app.Beat(loglevel=env.settings.log_level)
-    beat.run()
+    try:
+        beat.run()
+    finally:
+        releaser.stop()
 
 
 @click.command()

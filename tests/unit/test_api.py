@@ -157,6 +157,7 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "kwargs",
         "priority",
         "attempts",
+        "attempt_count",
         "result",
         "error",
         "error_type",
@@ -167,6 +168,9 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "started_at",
         "finished_at",
         "updated_at",
+        "retry",
+        "idempotency_key",
+        "replay_of",
     }
 
 
