@@ -197,7 +197,8 @@ class ConveyorTask(Task):  # type: ignore[misc]
         self, info: TimeoutInfo, exc: BaseException, task_id: str, args: Any, kwargs: Any
     ) -> None:
         attempt = info.retries + 1
-        queue = info.queue or resolve_queue(self.conveyor_spec, runtime_for(self.app).settings)
+        runtime = runtime_for(self.app, synchronous=True)  # no thread in a forking process
+        queue = info.queue or resolve_queue(self.conveyor_spec, runtime.settings)
         ctx = RunContext(task_id, self.name, queue, attempt, info.hostname)
         failure = Failure(
             error=f"hard time limit ({info.limit:g}s) exceeded: the task was killed",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -85,8 +86,16 @@ def mark(marker_dir: str, seconds: float = 0.0) -> int:
     retry=RetryPolicy(max_retries=1, base_delay=0.05, jitter=False),
 )
 def overtime(seconds: float) -> None:
-    """Runs past its hard time limit (1 s), so the worker kills it."""
-    time.sleep(seconds)
+    """Stuck past its hard time limit (1 s) like code that ignores signals: the worker kills it.
+
+    SIGUSR1 (soft limit) and SIGTERM are blocked, so only the hard limit's SIGKILL ends it.
+    """
+    blocked = {signal.SIGUSR1, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        time.sleep(seconds)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @task(name="tests.unique_sleep", unique=True, unique_on=("key",))
