@@ -68,12 +68,30 @@ class ConveyorTask(Task):  # type: ignore[misc]
         try:
             values = self._validated(args, kwargs)
             with running(job):
-                return spec.invoke(values)
+                result = spec.invoke(values)
         except Retry:
             raise
         except Exception as exc:
             self._retry_or_raise(exc)
             raise
+        self._record_success(result)
+        return result
+
+    def _record_success(self, result: Any) -> None:
+        """Record the success (and wait until it is stored) before Celery stores its result.
+
+        If the process dies after Celery stored SUCCESS, Celery acknowledges the message
+        without running it again, so the job store must already know by then.
+        """
+        runtime = runtime_for(self.app)
+        limit = runtime.settings.result_max_bytes
+        self._each_hook("on_success", self.request.id or "", jsonable_result(result, limit))
+        self._flush_before_ack()
+
+    def _flush_before_ack(self) -> None:
+        runtime = runtime_for(self.app)
+        if runtime.settings.record_before_ack and not runtime.recorder.flush():
+            log.warning("record_flush_timeout", job_id=self.request.id)
 
     def _validated(self, args: Any, kwargs: Any) -> dict[str, Any]:
         try:
@@ -155,10 +173,6 @@ class ConveyorTask(Task):  # type: ignore[misc]
             raise Ignore()
         self._walk(ctx, "on_start")
 
-    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
-        limit = runtime_for(self.app).settings.result_max_bytes
-        self._each_hook("on_success", task_id, jsonable_result(retval, limit))
-
     def on_retry(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: ExceptionInfo
     ) -> None:
@@ -188,9 +202,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
         kwargs: Any,
         einfo: ExceptionInfo | None,
     ) -> None:
-        runtime = runtime_for(self.app)
-        if runtime.settings.record_before_ack and not runtime.recorder.flush():
-            log.warning("record_flush_timeout", job_id=task_id)
+        self._flush_before_ack()
 
     # -- hard time limit (runs in the worker's main process) ----------------------
     def _on_hard_timeout(
