@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,11 @@ class Deployment:
         self.stack.start("scheduler", log_name="scheduler")
 
     def restart_all(self, pause: float = 0.0) -> None:
-        self.stack.stop_all()
+        """Kill every conveyor process (SIGKILL: nothing gets to clean up), then start anew."""
+        for proc in self.stack.procs:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         self.stack.procs.clear()
         time.sleep(pause)
         self.start_processes()
@@ -168,8 +173,10 @@ def test_parallel_submits_with_one_key_make_one_job(deployment: Deployment) -> N
 # -- cancellation ---------------------------------------------------------------------------
 def test_cancelled_jobs_never_run(deployment: Deployment) -> None:
     d = deployment
-    in_broker = d.submit("tests.mark", marker_dir=str(d.markers))  # runs at once unless ...
-    d.client.submitter.store.mark_cancelled(in_broker.id)  # ... cancelled before a worker has it
+    # both pool processes busy: the next job waits in the queue / the worker's prefetch
+    busy = [d.submit("tests.mark", marker_dir=str(d.markers), seconds=1.5) for _ in range(2)]
+    in_broker = d.submit("tests.mark", marker_dir=str(d.markers))
+    assert cancel_job(d.client.store, d.client.app, in_broker.id).state is JobState.CANCELLED
     eta_job = d.client.submitter.submit(
         SubmitRequest(task="tests.mark", kwargs={"marker_dir": str(d.markers)}, countdown=0.8)
     )
@@ -182,10 +189,11 @@ def test_cancelled_jobs_never_run(deployment: Deployment) -> None:
     probe = d.client.wait(d.submit("tests.mark", marker_dir=str(d.markers), seconds=0.0).id)
     assert probe.state is JobState.SUCCEEDED
     time.sleep(2.5)  # past both due times
-    for job in (in_broker, eta_job, held):
+    for job, name in ((in_broker, "in_broker"), (eta_job, "eta"), (held, "held")):
         current = d.client.store.get_job(job.id)
-        assert current is not None and current.state is JobState.CANCELLED
-        assert d.marker(job.id) == ""
+        assert current is not None and current.state is JobState.CANCELLED, name
+        assert d.marker(job.id) == "", name
+    assert all(d.client.wait(job.id).state is JobState.SUCCEEDED for job in busy)
     assert "job_skipped" in d.stack.logs()
 
 
