@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime
 
@@ -84,12 +85,14 @@ def submit(
 @click.command()
 @click.argument("job_id")
 def job(job_id: str) -> None:
-    """Show one job as JSON: state, result, error, attempts, timestamps."""
+    """Show one job as JSON: state, result, error, every attempt, timestamps."""
     env = Env(settings_or_exit())
-    found = env.migrated_store().get_job(job_id)
+    store = env.migrated_store()
+    found = store.get_job(job_id)
     if found is None:
         raise click.ClickException(f"no job {job_id}")
-    echo_json(found.to_dict())
+    attempts = [dataclasses.asdict(a) for a in store.list_attempts([job_id])[job_id]]
+    echo_json({**found.to_dict(), "attempt_count": found.attempts, "attempts": attempts})
 
 
 COMMANDS = (submit, job)

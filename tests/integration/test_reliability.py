@@ -213,6 +213,20 @@ def test_hard_time_limit_is_a_failed_attempt_then_follows_the_policy(
     assert entry is not None and entry.error_type == "TimeLimitExceeded"
 
 
+# -- delays held in the store ------------------------------------------------------------
+def test_held_delay_runs_close_to_its_eta(deployment: Deployment) -> None:
+    d = deployment
+    job = d.client.submitter.submit(
+        SubmitRequest(task="tests.mark", kwargs={"marker_dir": str(d.markers)}, countdown=2)
+    )
+    assert job.state is JobState.SCHEDULED  # above the (test) threshold of 1 s
+    done = d.client.wait(job.id)
+    assert done.state is JobState.SUCCEEDED
+    assert done.scheduled_for is not None and done.started_at is not None
+    lag = (done.started_at - done.scheduled_for).total_seconds()
+    assert 0 <= lag < 2.0, lag
+
+
 # -- a long delay outlives a full restart -------------------------------------------------
 def test_long_delay_survives_restart_of_every_process_and_fires_once(
     deployment: Deployment,

@@ -103,3 +103,11 @@ def test_cancel_and_idempotent_submit(runner: CliRunner, store: JobStore) -> Non
     again = runner.invoke(cli, ["cancel", first["id"]])
     assert again.exit_code == 1 and "already CANCELLED" in again.output
     assert runner.invoke(cli, ["cancel", "missing"]).exit_code == 1
+
+
+def test_job_shows_every_attempt(runner: CliRunner, store: JobStore) -> None:
+    dead_job(store, "d9")
+    shown = json.loads(run(runner, "job", "d9"))
+    assert shown["state"] == "DEAD"
+    assert shown["attempt_count"] == 1
+    assert [(a["attempt"], a["state"]) for a in shown["attempts"]] == [(1, "DEAD")]
