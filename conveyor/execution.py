@@ -74,7 +74,8 @@ class ConveyorTask(Task):  # type: ignore[misc]
         except Exception as exc:
             self._retry_or_raise(exc)
             raise
-        self._record_success(result)
+        if not self.request.called_directly:
+            self._record_success(result)
         return result
 
     def _record_success(self, result: Any) -> None:
