@@ -57,10 +57,14 @@ def _queues(settings: Settings) -> list[Queue]:
     ]
 
 
-def _celery_options(spec: TaskSpec) -> dict[str, Any]:
+def _celery_options(spec: TaskSpec, default_soft: float | None = None) -> dict[str, Any]:
     options: dict[str, Any] = dict(spec.celery_options)
     if spec.time_limit is not None:
         options["time_limit"] = spec.time_limit
+        # a task's own hard limit below the global soft limit: the soft limit may not exceed
+        # it (Celery refuses to publish such a task, e.g. for a retry)
+        if spec.soft_time_limit is None and default_soft and default_soft > spec.time_limit:
+            options["soft_time_limit"] = spec.time_limit
     if spec.soft_time_limit is not None:
         options["soft_time_limit"] = spec.soft_time_limit
     return options
@@ -76,7 +80,7 @@ def register_tasks(app: Celery, tasks: TaskRegistry = registry) -> None:
             name=spec.name,
             conveyor_spec=spec,
             shared=False,
-            **_celery_options(spec),
+            **_celery_options(spec, app.conf.task_soft_time_limit),
         )(spec.fn)
 
 

@@ -94,6 +94,13 @@ class Job:
     finished_at: datetime | None = None
     updated_at: datetime = field(default_factory=utcnow)
     callback_url: str | None = None
+    #: per-submit retry override: ``{"max_retries", "base_delay", "max_delay"}``
+    retry: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    #: set while a ``@task(unique=True)`` job is active; cleared in a final state
+    unique_key: str | None = None
+    #: the dead job this one replays
+    replay_of: str | None = None
 
     def evolve(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
@@ -147,9 +154,17 @@ class JobEvent:
     error: str | None = None
     error_type: str | None = None
     traceback: str | None = None
+    #: why an attempt ended this way (``time_limit``, ``exhausted``, ``permanent``, ...)
+    reason: str | None = None
 
     def changes(self) -> dict[str, Any]:
         """The column values this event writes (besides ``state`` and ``updated_at``)."""
+        if self.state.is_final:
+            # a final job no longer holds its task's unique slot
+            return {**self._changes(), "unique_key": None}
+        return self._changes()
+
+    def _changes(self) -> dict[str, Any]:
         if self.state is JobState.STARTED:
             return {"started_at": self.at, "worker": self.worker, "attempts": self.attempt}
         if self.state is JobState.SUCCEEDED:

@@ -50,8 +50,13 @@ def install_runtime(
     return runtime
 
 
-def runtime_for(app: Celery) -> Runtime:
-    """This process's runtime for ``app``, created on first use."""
+def runtime_for(app: Celery, *, synchronous: bool = False) -> Runtime:
+    """This process's runtime for ``app``, created on first use.
+
+    ``synchronous`` (only used when it is created) records without a background
+    thread: the worker's main process uses it, as it forks pool children and a
+    thread holding a lock at fork time would leave that lock held in the child.
+    """
     runtime = _installed(app)
     if runtime is not None:
         return runtime
@@ -60,7 +65,7 @@ def runtime_for(app: Celery) -> Runtime:
         if runtime is not None:
             return runtime
         settings: Settings = app.conveyor_settings
-        return install_runtime(app, settings, open_store(settings))
+        return install_runtime(app, settings, open_store(settings), synchronous=synchronous)
 
 
 def _installed(app: Celery) -> Runtime | None:

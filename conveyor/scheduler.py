@@ -28,6 +28,7 @@ import structlog
 from celery import Celery
 from celery.beat import Scheduler
 
+from conveyor.delays import release_due
 from conveyor.errors import ArgumentsInvalid, BrokerUnavailable, SubmitRefused, TaskNotFound
 from conveyor.jobs import utcnow
 from conveyor.lease import Lease, new_holder_id, open_lease
@@ -201,7 +202,7 @@ class ConveyorScheduler(Scheduler):  # type: ignore[misc]
     """Celery Beat's scheduler class for conveyor: ``conveyor scheduler`` uses it."""
 
     #: Extra work done by the leader on every pass: ``callback(store, submitter, now=now)``.
-    extra_ticks: ClassVar[list[TickCallback]] = []
+    extra_ticks: ClassVar[list[TickCallback]] = [release_due]
     tasks: ClassVar[TaskRegistry] = registry
 
     def __init__(self, app: Celery, *args: Any, **kwargs: Any) -> None:

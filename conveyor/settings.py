@@ -145,6 +145,37 @@ class Settings(BaseSettings):
         64 * 1024, ge=256, description="Largest JSON result stored on a job (bigger: truncated)."
     )
 
+    record_before_ack: bool = Field(
+        True,
+        description="Wait until a job's final state is stored before its message is "
+        "acknowledged, so a crashed worker cannot lose the record of a finished job.",
+    )
+
+    # -- reliability: delays, idempotency, dead letters ----------------------------
+    delay_threshold: float = Field(
+        300,
+        ge=0,
+        description="countdown/eta up to this many seconds go to the broker as Celery ETA "
+        "tasks; longer delays are held in the job store as SCHEDULED and released by the "
+        "scheduler when due. Must stay below visibility_timeout.",
+    )
+    delay_horizon: float = Field(
+        365 * 24 * 3600,
+        gt=0,
+        description="Farthest eta (seconds from now) a submit may ask for (422 beyond).",
+    )
+    idempotency_ttl: float = Field(
+        24 * 3600,
+        gt=0,
+        description="Seconds an idempotency_key keeps returning the job it first created.",
+    )
+    dead_letter_max_entries: int = Field(
+        10_000, ge=1, description="Most dead-letter entries kept (oldest removed first)."
+    )
+    dead_letter_max_age: float = Field(
+        30 * 24 * 3600, gt=0, description="Seconds a dead-letter entry is kept."
+    )
+
     # -- logging ------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."
@@ -359,6 +390,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "task_soft_time_limit must be below task_time_limit "
                 f"({self.task_soft_time_limit} >= {self.task_time_limit})"
+            )
+        if self.delay_threshold >= self.visibility_timeout:
+            raise ValueError(
+                "delay_threshold must be below visibility_timeout "
+                f"({self.delay_threshold} >= {self.visibility_timeout}), or the broker "
+                "redelivers ETA tasks before they are due"
             )
         if self.default_queue not in self.queues:
             raise ValueError(f"default_queue {self.default_queue!r} is not in queues")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -18,6 +18,8 @@ from pydantic_core import to_jsonable_python
 
 from conveyor.errors import BrokerUnavailable, SubmitRefused
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
+from conveyor.policies.delay import plan_delay
+from conveyor.policies.outcome import OVERRIDABLE, effective_policy
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -38,19 +40,26 @@ class SubmitRequest:
     countdown: float | None = None
     eta: datetime | None = None
     callback_url: str | None = None
+    #: per-submit retry override: ``{"max_retries", "base_delay", "max_delay"}``
+    retry: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    #: the dead job this submit replays
+    replay_of: str | None = None
 
 
-def _due_time(req: SubmitRequest, now: datetime) -> datetime | None:
-    if req.countdown is not None and req.eta is not None:
-        raise SubmitRefused("give either countdown or eta, not both", field="countdown")
-    if req.countdown is not None:
-        if req.countdown < 0:
-            raise SubmitRefused("countdown must be >= 0 seconds", field="countdown")
-        return now + timedelta(seconds=req.countdown) if req.countdown > 0 else None
-    if req.eta is not None:
-        eta = req.eta if req.eta.tzinfo else req.eta.replace(tzinfo=UTC)
-        return eta if eta > now else None  # an eta in the past runs now
-    return None
+def _checked_retry(retry: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The per-submit retry override, refused when it is not a valid policy change."""
+    if retry is None:
+        return None
+    unknown = sorted(set(retry) - set(OVERRIDABLE))
+    if unknown:
+        raise SubmitRefused(f"unknown retry field(s) {', '.join(unknown)}", field="retry")
+    values = {key: value for key, value in retry.items() if value is not None}
+    try:
+        effective_policy(None, values)
+    except (TypeError, ValueError) as exc:
+        raise SubmitRefused(f"invalid retry override: {exc}", field="retry") from None
+    return values
 
 
 class Submitter:
@@ -72,7 +81,7 @@ class Submitter:
     def build(self, req: SubmitRequest) -> Job:
         """Validate ``req`` and build its Job (nothing is written). Raises on bad input."""
         spec = self.tasks.get(req.task)
-        spec.validate(req.args, req.kwargs)
+        values = spec.validate(req.args, req.kwargs)
         queue = resolve_queue(spec, self.settings, req.queue)
         if queue not in self.settings.queues:
             raise SubmitRefused(
@@ -89,24 +98,57 @@ class Submitter:
                 field="callback_url",
             )
         now = utcnow()
+        plan = plan_delay(
+            now,
+            req.countdown,
+            req.eta,
+            threshold=self.settings.delay_threshold,
+            horizon=self.settings.delay_horizon,
+        )
+        held = plan.hold and not self.inline
         return Job(
             id=new_job_id(),
             task=spec.name,
             queue=queue,
-            state=JobState.QUEUED,
+            state=JobState.SCHEDULED if held else JobState.QUEUED,
             args=tuple(to_jsonable_python(list(req.args))),
             kwargs=to_jsonable_python(dict(req.kwargs)),
             priority=priority,
             created_at=now,
             updated_at=now,
-            scheduled_for=_due_time(req, now),
             callback_url=req.callback_url or None,
+            scheduled_for=plan.due,
+            retry=_checked_retry(req.retry),
+            idempotency_key=req.idempotency_key,
+            unique_key=spec.unique_key(values),
+            replay_of=req.replay_of,
         )
 
     def submit(self, req: SubmitRequest) -> Job:
-        job = self.store.create_job(self.build(req))
+        return self.submit_once(req)[0]
+
+    def submit_once(self, req: SubmitRequest) -> tuple[Job, bool]:
+        """Submit ``req``; ``(job, False)`` when its idempotency or unique key found a job."""
+        return self.submit_built(self.build(req))
+
+    def submit_built(self, job: Job) -> tuple[Job, bool]:
+        """Record and enqueue a job made by ``build`` (see ``submit_once``)."""
+        if job.idempotency_key is not None:
+            ttl = timedelta(seconds=self.settings.idempotency_ttl)
+            self.store.expire_idempotency_key(job.idempotency_key, job.created_at - ttl)
+        stored, created = self.store.create_job_once(job)
+        if not created:
+            log.info("job_deduplicated", job_id=stored.id, task=stored.task, state=stored.state)
+            return stored, False
         if self.inline:
-            return self._run_inline(job)
+            return self._run_inline(stored), True
+        if stored.state is JobState.SCHEDULED:
+            log.info("job_scheduled", job_id=job.id, task=job.task, due=job.scheduled_for)
+            return stored, True
+        self._publish_new(stored)
+        return stored, True
+
+    def _publish_new(self, job: Job) -> None:
         try:
             self.dispatch(job)
         except (KombuOperationalError, OSError) as exc:
@@ -114,7 +156,6 @@ class Submitter:
             log.warning("job_refused", job_id=job.id, task=job.task, reason="broker_unavailable")
             raise BrokerUnavailable(f"broker unavailable, nothing was enqueued: {exc}") from exc
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0)
-        return job
 
     def dispatch(self, job: Job) -> None:
         """Publish ``job`` to the broker under its own id."""
@@ -125,7 +166,7 @@ class Submitter:
             task_id=job.id,
             queue=job.queue,
             priority=job.priority,
-            eta=job.scheduled_for,
+            eta=job.scheduled_for if job.scheduled_for and job.scheduled_for > utcnow() else None,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
         )

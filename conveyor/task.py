@@ -10,7 +10,9 @@ again in the worker.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic_core import to_jsonable_python
 
 from conveyor.errors import ArgumentsInvalid, TaskNotFound
 from conveyor.policies.retry import RetryPolicy
@@ -58,10 +61,26 @@ class TaskSpec:
     celery_options: Mapping[str, Any] = field(default_factory=dict)
     #: run periodically: celery's crontab, a timedelta, seconds, or schedules.Cron/Every/At
     schedule: object | None = None
+    #: while a job of this task with the same key arguments is active, submits return it
+    unique: bool = False
+    #: the arguments that make two jobs "the same" (None = all of them)
+    unique_on: tuple[str, ...] | None = None
     params: type[BaseModel] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _params_model(self.name, self.fn))
+        unknown = sorted(set(self.unique_on or ()) - set(self.params.model_fields))
+        if unknown:
+            raise TypeError(f"task {self.name!r}: unique_on names unknown parameters {unknown}")
+
+    def unique_key(self, values: Mapping[str, Any]) -> str | None:
+        """The key identifying "the same job" for a unique task (None if not unique)."""
+        if not self.unique:
+            return None
+        names = self.unique_on if self.unique_on is not None else tuple(sorted(values))
+        chosen = {name: to_jsonable_python(values.get(name), fallback=repr) for name in names}
+        text = json.dumps([self.name, chosen], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def is_async(self) -> bool:
@@ -210,6 +229,8 @@ def task(
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
     schedule: object | None = None,
+    unique: bool = False,
+    unique_on: Sequence[str] | None = None,
     **celery_options: Any,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
@@ -225,6 +246,8 @@ def task(
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
     schedule: object | None = None,
+    unique: bool = False,
+    unique_on: Sequence[str] | None = None,
     **celery_options: Any,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Declare a conveyor task.
@@ -234,6 +257,9 @@ def task(
     with pydantic at submit time and again in the worker. ``schedule`` makes the
     scheduler run it periodically (celery's ``crontab``, a ``timedelta``, seconds,
     or ``conveyor.schedules.Cron``/``Every``/``At``), as a schedule named after the task.
+    ``unique=True`` makes
+    a submit return the active job of this task with the same arguments (or the
+    same ``unique_on`` arguments) instead of creating another one.
     """
 
     def decorate(func: Callable[P, R]) -> TaskFunction[P, R]:
@@ -250,6 +276,8 @@ def task(
             description=inspect.getdoc(func) or "",
             celery_options=dict(celery_options),
             schedule=None if schedule is None else check_timing(schedule),
+            unique=unique or unique_on is not None,
+            unique_on=tuple(unique_on) if unique_on is not None else None,
         )
         registry.add(spec)
         return TaskFunction(spec)

@@ -9,7 +9,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from conveyor.api.cancel import router as cancel_router
 from conveyor.api.context import ApiContext
+from conveyor.api.deadletters import router as dead_letters_router
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.events import prune_events
 from conveyor.api.events import router as events_router
@@ -75,4 +77,6 @@ def create_api(
     for router in (readiness_router, metrics_router, events_router, workers_router):
         app.include_router(router)
     app.include_router(schedules_router)
+    for router in (cancel_router, dead_letters_router):
+        app.include_router(router)
     return app

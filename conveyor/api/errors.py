@@ -202,6 +202,8 @@ _DESCRIPTIONS = {
     "or unknown/revoked key (`invalid_key`).",
     403: "The key lacks the scope this endpoint needs (`forbidden`).",
     404: "The job or task does not exist (`job_not_found`, `task_not_found`).",
+    409: "The request conflicts with the resource's state "
+    "(`job_finished`, `job_running`, `already_replayed`).",
     413: "The request body is larger than `max_body_bytes` (`body_too_large`).",
     422: "Invalid request (`invalid_request`), task arguments (`invalid_arguments`), "
     "cursor (`invalid_cursor`) or refused submit (`submit_refused`); "

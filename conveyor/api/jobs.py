@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from conveyor.api.auth import require
-from conveyor.api.context import Context
+from conveyor.api.context import ApiContext, Context
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.schemas import JobList, JobOut, SubmitBody
-from conveyor.jobs import JobState
+from conveyor.jobs import Job, JobState
 from conveyor.store.base import JobFilter, decode_cursor
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -23,16 +23,30 @@ MAX_PAGE_SIZE = 500
     "",
     status_code=201,
     dependencies=[Depends(require("write"))],
-    responses=error_responses(400, 401, 403, 404, 413, 422, 503),
+    responses={
+        200: {"model": JobOut, "description": "The job an idempotency/unique key found."},
+        **error_responses(400, 401, 403, 404, 413, 422, 503),
+    },
     summary="Submit a job",
 )
-def submit_job(body: SubmitBody, context: Context) -> JobOut:
+def submit_job(body: SubmitBody, context: Context, response: Response) -> JobOut:
     """Validate the arguments against the task's schema, record the job and enqueue it.
 
-    Nothing is recorded or enqueued when the request is refused.
+    Nothing is recorded or enqueued when the request is refused. With an
+    ``idempotency_key`` already used (or a unique task's job already active) the
+    existing job is returned with 200 and nothing is enqueued.
     """
     # a plain def: FastAPI runs it in the threadpool, as submitting blocks on I/O
-    return JobOut.from_job(context.submitter.submit(body.to_request()))
+    job, created = context.submitter.submit_once(body.to_request())
+    if not created:
+        response.status_code = 200
+    return job_out(context, job)
+
+
+def job_out(context: ApiContext, job: Job) -> JobOut:
+    """The full view of one job: with its attempts and completion-callback deliveries."""
+    attempts = context.store.list_attempts([job.id])[job.id]
+    return JobOut.from_job(job, attempts, context.store.list_callback_deliveries(job.id))
 
 
 @router.get(
@@ -45,7 +59,7 @@ def get_job(job_id: str, context: Context) -> JobOut:
     job = context.store.get_job(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r}", {"job_id": job_id})
-    return JobOut.from_job(job, context.store.list_callback_deliveries(job_id))
+    return job_out(context, job)
 
 
 def _checked_cursor(cursor: str | None) -> str | None:
@@ -79,4 +93,6 @@ def list_jobs(
     page = context.store.list_jobs(
         JobFilter(state=state, task=task, queue=queue), limit, _checked_cursor(cursor)
     )
-    return JobList(items=[JobOut.from_job(job) for job in page.items], next_cursor=page.next_cursor)
+    attempts = context.store.list_attempts([job.id for job in page.items])
+    items = [JobOut.from_job(job, attempts[job.id]) for job in page.items]
+    return JobList(items=items, next_cursor=page.next_cursor)

@@ -12,11 +12,54 @@ from conveyor.jobs import Job, JobState
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
 from conveyor.store.observability import CallbackDelivery
+from conveyor.store.reliability import Attempt
 from conveyor.submit import SubmitRequest
 from conveyor.task import TaskSpec
 
 #: Longest countdown accepted (10 years); beyond it a date cannot be computed sensibly.
 MAX_COUNTDOWN_SECONDS = 10 * 365 * 24 * 3600
+
+
+class RetryOverride(BaseModel):
+    """Per-submit changes to the task's retry policy (unset fields keep the task's values)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_retries: int | None = Field(None, ge=0, le=100, description="Retries after the first run.")
+    base_delay: float | None = Field(
+        None, ge=0, le=86400, allow_inf_nan=False, description="Delay before the first retry, s."
+    )
+    max_delay: float | None = Field(
+        None, ge=0, le=86400, allow_inf_nan=False, description="Longest delay between retries, s."
+    )
+
+
+class AttemptOut(BaseModel):
+    """One run of a job."""
+
+    attempt: int
+    state: JobState
+    reason: str | None
+    error: str | None
+    error_type: str | None
+    traceback: str | None
+    worker: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_attempt(cls, attempt: Attempt) -> AttemptOut:
+        return cls(
+            attempt=attempt.attempt,
+            state=attempt.state,
+            reason=attempt.reason,
+            error=attempt.error,
+            error_type=attempt.error_type,
+            traceback=attempt.traceback,
+            worker=attempt.worker,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+        )
 
 
 class SubmitBody(BaseModel):
@@ -49,6 +92,16 @@ class SubmitBody(BaseModel):
         description="POST the job here (signed with `X-Conveyor-Signature`) when it reaches a "
         "final state. Needs CONVEYOR_WEBHOOK_SECRET on the server.",
     )
+    retry: RetryOverride | None = Field(
+        None, description="Override the task's retry policy for this job."
+    )
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="A second submit with the same key (within idempotency_ttl) returns the "
+        "first job with 200 and enqueues nothing.",
+    )
 
     def to_request(self) -> SubmitRequest:
         return SubmitRequest(
@@ -60,6 +113,8 @@ class SubmitBody(BaseModel):
             countdown=self.countdown,
             eta=self.eta,
             callback_url=str(self.callback_url) if self.callback_url else None,
+            retry=self.retry.model_dump(exclude_none=True) if self.retry else None,
+            idempotency_key=self.idempotency_key,
         )
 
 
@@ -77,9 +132,9 @@ class CallbackOut(BaseModel):
 
 
 class JobOut(BaseModel):
-    """A job as recorded in the job store."""
+    """A job as recorded in the job store, with every attempt."""
 
-    model_config = ConfigDict(from_attributes=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     id: str
     task: str
@@ -88,7 +143,8 @@ class JobOut(BaseModel):
     args: list[Any]
     kwargs: dict[str, Any]
     priority: int | None
-    attempts: int
+    attempts: list[AttemptOut] = Field(description="Every attempt, oldest first.")
+    attempt_count: int = Field(description="The number of the latest attempt (0 = not started).")
     result: Any
     error: str | None
     error_type: str | None
@@ -103,12 +159,47 @@ class JobOut(BaseModel):
     callbacks: list[CallbackOut] = Field(
         default_factory=list, description="Each attempt to deliver the completion callback."
     )
+    retry: dict[str, Any] | None = Field(description="The submit's retry override, if any.")
+    idempotency_key: str | None
+    replay_of: str | None = Field(description="The dead job this job replays.")
 
     @classmethod
-    def from_job(cls, job: Job, callbacks: Sequence[CallbackDelivery] = ()) -> JobOut:
-        out = cls.model_validate(job)
-        out.callbacks = [CallbackOut.model_validate(c) for c in callbacks]
-        return out
+    def from_job(
+        cls,
+        job: Job,
+        attempts: Sequence[Attempt] = (),
+        callbacks: Sequence[CallbackDelivery] = (),
+    ) -> JobOut:
+        values = {name: getattr(job, name) for name in _JOB_FIELDS}
+        values["args"] = list(job.args)
+        values["kwargs"] = dict(job.kwargs)
+        values["retry"] = dict(job.retry) if job.retry is not None else None
+        values["attempts"] = [AttemptOut.from_attempt(a) for a in attempts]
+        values["attempt_count"] = job.attempts
+        values["callbacks"] = [CallbackOut.model_validate(c) for c in callbacks]
+        return cls.model_validate(values)
+
+
+_JOB_FIELDS = (
+    "id",
+    "task",
+    "queue",
+    "state",
+    "priority",
+    "result",
+    "error",
+    "error_type",
+    "traceback",
+    "worker",
+    "created_at",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "idempotency_key",
+    "replay_of",
+    "callback_url",
+)
 
 
 class JobList(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from conveyor.cli import config, flower, jobs, keys, schedules, service
+from conveyor.cli import config, flower, jobs, keys, reliability, schedules, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,7 +17,14 @@ def cli() -> None:
     """
 
 
-for command in (*service.COMMANDS, *jobs.COMMANDS, keys.keys, config.config, flower.flower):
+for command in (
+    *service.COMMANDS,
+    *jobs.COMMANDS,
+    *reliability.COMMANDS,
+    keys.keys,
+    config.config,
+    flower.flower,
+):
     cli.add_command(command)
 cli.add_command(schedules.schedules)
 

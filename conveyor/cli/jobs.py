@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime
 
@@ -31,6 +32,10 @@ def _wait(env: Env, job: Job, timeout: float) -> Job:
 @click.option("--priority", type=click.IntRange(0, 9), default=None, help="0 (low) to 9.")
 @click.option("--countdown", type=float, default=None, help="Run after this many seconds.")
 @click.option("--eta", type=click.DateTime(), default=None, help="Run at this time (UTC).")
+@click.option("--idempotency-key", default=None, help="Submit at most once per key (TTL).")
+@click.option(
+    "--max-retries", type=click.IntRange(0, 100), default=None, help="Override the retry policy."
+)
 @click.option("--wait", is_flag=True, help="Wait until the job is finished and print it.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="For --wait.")
 def submit(
@@ -41,6 +46,8 @@ def submit(
     priority: int | None,
     countdown: float | None,
     eta: datetime | None,
+    idempotency_key: str | None,
+    max_retries: int | None,
     wait: bool,
     timeout: float,
 ) -> None:
@@ -58,6 +65,8 @@ def submit(
         priority=priority,
         countdown=countdown,
         eta=eta,
+        retry={"max_retries": max_retries} if max_retries is not None else None,
+        idempotency_key=idempotency_key,
     )
     try:
         job = env.submitter.submit(request)
@@ -76,12 +85,14 @@ def submit(
 @click.command()
 @click.argument("job_id")
 def job(job_id: str) -> None:
-    """Show one job as JSON: state, result, error, attempts, timestamps."""
+    """Show one job as JSON: state, result, error, every attempt, timestamps."""
     env = Env(settings_or_exit())
-    found = env.migrated_store().get_job(job_id)
+    store = env.migrated_store()
+    found = store.get_job(job_id)
     if found is None:
         raise click.ClickException(f"no job {job_id}")
-    echo_json(found.to_dict())
+    attempts = [dataclasses.asdict(a) for a in store.list_attempts([job_id])[job_id]]
+    echo_json({**found.to_dict(), "attempt_count": found.attempts, "attempts": attempts})
 
 
 COMMANDS = (submit, job)

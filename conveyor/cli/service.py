@@ -116,7 +116,7 @@ def worker(
 
 @click.command()
 def scheduler() -> None:
-    """Run the scheduler (Celery Beat) that submits periodic jobs.
+    """Run the scheduler (Celery Beat): submits periodic jobs and releases delayed ones.
 
     Schedules live in the job store (declared in code or conveyor.toml, or created
     with `conveyor schedules add` / the API). Run as many as you like: one leads

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from conveyor.hooks.base import Hook, RunContext
 from conveyor.hooks.callback import CallbackHook
+from conveyor.hooks.deadletter import DeadLetterRetentionHook
+from conveyor.hooks.gate import StoreGateHook
 from conveyor.hooks.logging import LogHook
 from conveyor.hooks.record import RecordHook
 from conveyor.recorder import Recorder
@@ -24,9 +26,21 @@ def default_hooks(
 ) -> list[Hook]:
     """The hooks every worker runs, in order."""
     hooks: list[Hook] = [RecordHook(recorder), LogHook()]
+    if store is not None:
+        hooks.append(StoreGateHook(store))
     if store is not None and settings is not None:
+        hooks.append(DeadLetterRetentionHook(store, settings))
         hooks.append(CallbackHook(store, settings, inline=inline))
     return hooks
 
 
-__all__ = ["CallbackHook", "Hook", "LogHook", "RecordHook", "RunContext", "default_hooks"]
+__all__ = [
+    "CallbackHook",
+    "DeadLetterRetentionHook",
+    "Hook",
+    "LogHook",
+    "RecordHook",
+    "RunContext",
+    "StoreGateHook",
+    "default_hooks",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor.gate import RUN, Gate
 from conveyor.jobs import JobState
 from conveyor.store.base import Failure
 
@@ -19,7 +20,15 @@ class RunContext:
 
 
 class Hook:
-    """Override any of the four moments; the defaults do nothing."""
+    """Override any of the moments; the defaults do nothing (and ``before_run`` runs)."""
+
+    def before_run(self, ctx: RunContext) -> Gate:
+        """Just before a run: return ``Gate.skip(reason)`` or ``Gate.defer(...)`` to stop it."""
+        return RUN
+
+    def on_skip(self, ctx: RunContext, gate: Gate) -> None:
+        """A run was skipped or deferred by ``gate`` (the task did not run)."""
+        return None
 
     def on_start(self, ctx: RunContext) -> None:
         return None

@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 
+from conveyor.gate import Gate, GateAction
 from conveyor.hooks.base import Hook, RunContext
 from conveyor.jobs import JobState
 from conveyor.store.base import Failure
@@ -32,9 +33,19 @@ class LogHook(Hook):
 
     def on_retry(self, ctx: RunContext, failure: Failure, delay: float | None) -> None:
         _bound(ctx).warning(
-            "job_retried", error_type=failure.error_type, error=failure.error, delay=delay
+            "job_retried",
+            error_type=failure.error_type,
+            error=failure.error,
+            delay=delay,
+            reason=failure.reason,
         )
+
+    def on_skip(self, ctx: RunContext, gate: Gate) -> None:
+        event = "job_deferred" if gate.action is GateAction.DEFER else "job_skipped"
+        _bound(ctx).info(event, reason=gate.reason, countdown=gate.countdown or None)
 
     def on_failure(self, ctx: RunContext, failure: Failure, state: JobState) -> None:
         event = _FINAL_EVENTS.get(state, "job_failed")
-        _bound(ctx).error(event, error_type=failure.error_type, error=failure.error)
+        _bound(ctx).error(
+            event, error_type=failure.error_type, error=failure.error, reason=failure.reason
+        )

@@ -34,6 +34,7 @@ class RecordHook(Hook):
                 error=failure.error,
                 error_type=failure.error_type,
                 traceback=failure.traceback,
+                reason=failure.reason,
             )
         )
 

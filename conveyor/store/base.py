@@ -12,6 +12,7 @@ from conveyor.jobs import Job, JobEvent, JobState, utcnow
 from conveyor.store.dashboard import DashboardStore
 from conveyor.store.observability import ObservabilityStore
 from conveyor.store.prune import JobPruning
+from conveyor.store.reliability import ReliabilityStore
 from conveyor.store.schedules import ScheduleStore
 
 
@@ -73,10 +74,14 @@ class Failure:
     error_type: str
     traceback: str | None = None
     at: datetime = field(default_factory=utcnow)
+    #: why the attempt ended (``time_limit``, ``exhausted``, ``permanent``, ...)
+    reason: str | None = None
 
 
 @runtime_checkable
-class JobStore(JobPruning, DashboardStore, ObservabilityStore, ScheduleStore, Protocol):
+class JobStore(
+    ReliabilityStore, JobPruning, DashboardStore, ObservabilityStore, ScheduleStore, Protocol
+):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------
@@ -151,6 +156,7 @@ class TransitionMethods:
             error=failure.error,
             error_type=failure.error_type,
             traceback=failure.traceback,
+            reason=failure.reason,
         )
 
     def mark_retrying(self, job_id: str, attempt: int, failure: Failure) -> bool:

@@ -20,10 +20,12 @@ from conveyor.store.base import (
 from conveyor.store.memory_dashboard import MemoryDashboardMixin
 from conveyor.store.memory_observability import MemoryObservability
 from conveyor.store.memory_prune import MemoryPruning
+from conveyor.store.memory_reliability import MemoryReliabilityMixin
 from conveyor.store.memory_schedules import MemoryScheduleMixin
 
 
 class MemoryStore(
+    MemoryReliabilityMixin,
     MemoryObservability,
     MemoryDashboardMixin,
     MemoryScheduleMixin,
@@ -37,6 +39,7 @@ class MemoryStore(
         self._jobs: dict[str, Job] = {}
         self._keys: dict[str, ApiKey] = {}
         self._init_observability()
+        self._init_reliability()
 
     def migrate(self) -> None:
         return None
@@ -87,6 +90,7 @@ class MemoryStore(
                     self._jobs[event.job_id] = new
                     self._append_event(new, event)
                     applied += 1
+                self._on_event(event, new is not None)
         return applied
 
     def add_api_key(self, key: ApiKey) -> None:

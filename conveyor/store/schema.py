@@ -86,10 +86,17 @@ jobs = Table(
     Column("finished_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("callback_url", String(2000), nullable=True),
+    Column("retry", JSON(none_as_null=True), nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("unique_key", String(64), nullable=True),
+    Column("replay_of", String(64), nullable=True),
     Index("ix_jobs_created_at_id", "created_at", "id"),
     Index("ix_jobs_state_created_at", "state", "created_at"),
     Index("ix_jobs_task_created_at", "task", "created_at"),
     Index("ix_jobs_queue_created_at", "queue", "created_at"),
+    Index("ix_jobs_idempotency_key", "idempotency_key", unique=True),
+    Index("ix_jobs_unique_key", "unique_key", unique=True),
+    Index("ix_jobs_state_scheduled_for", "state", "scheduled_for"),
 )
 
 api_keys = Table(
@@ -190,4 +197,46 @@ leases = Table(
     Column("name", String(100), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
+)
+
+
+#: one row per attempt of a job (a redelivery after a crash is the same attempt)
+job_attempts = Table(
+    "job_attempts",
+    metadata,
+    Column("job_id", ident(), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("error_type", String(200), nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("worker", String(200), nullable=True),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+)
+
+#: everything needed to run a dead job again; keyed by the dead job's id
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("job_id", ident(), primary_key=True),
+    Column("task", String(200), nullable=False),
+    Column("queue", String(100), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("kwargs", JSON, nullable=False),
+    Column("priority", Integer, nullable=True),
+    Column("retry", JSON(none_as_null=True), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("error_type", String(200), nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("reason", String(64), nullable=True),
+    Column("dead_at", UtcDateTime, nullable=False),
+    Column("replayed_at", UtcDateTime, nullable=True),
+    Column("replayed_job_id", String(64), nullable=True),
+    Index("ix_dead_letters_dead_at_job_id", "dead_at", "job_id"),
+    Index("ix_dead_letters_task_dead_at", "task", "dead_at"),
+    Index("ix_dead_letters_queue_dead_at", "queue", "dead_at"),
+    Index("ix_dead_letters_error_type_dead_at", "error_type", "dead_at"),
 )

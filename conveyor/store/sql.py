@@ -52,6 +52,7 @@ from conveyor.store.schema import api_keys, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
 from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
+from conveyor.store.sql_reliability import SqlReliabilityMixin
 from conveyor.store.sql_schedules import SqlScheduleMixin
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -81,7 +82,12 @@ os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 
 class SqlStore(
-    SqlObservability, SqlDashboardMixin, SqlScheduleMixin, TransitionMethods, SqlPruning
+    SqlReliabilityMixin,
+    SqlObservability,
+    SqlDashboardMixin,
+    SqlScheduleMixin,
+    TransitionMethods,
+    SqlPruning,
 ):
     """JobStore on a SQL database. Safe to share between threads; fork-safe."""
 
@@ -214,7 +220,9 @@ class SqlStore(
         applied: list[JobEvent] = []
         with self._tx(write=True) as conn:
             for job_event in events:
-                if conn.execute(_event_update(job_event)).rowcount == 1:
+                took = conn.execute(_event_update(job_event)).rowcount == 1
+                self._on_event(conn, job_event, took)
+                if took:
                     applied.append(job_event)
             self._insert_applied_events(conn, applied)
         return len(applied)

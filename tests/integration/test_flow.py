@@ -90,7 +90,8 @@ def test_webhook_4xx_fails_permanently_without_retry(client: Client, receiver: R
     path = f"/gone-{uuid.uuid4().hex}"
     receiver.responses[path] = [(410, '{"error": "gone"}')]
     done = client.wait(client.submit("webhook.post", url=receiver.url + path, payload={}).id)
-    assert done.state is JobState.FAILED
+    # webhook.post has a retry policy: a PermanentError gives up at once → DEAD (dead-lettered)
+    assert done.state is JobState.DEAD
     assert done.error_type == "PermanentError"
     assert "410" in (done.error or "")
     assert len(receiver.to(path)) == 1

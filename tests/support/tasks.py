@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -53,3 +54,51 @@ def sleep(seconds: float, marker_dir: str | None = None) -> float:
         with (Path(marker_dir) / name).open("a") as fh:
             fh.write("x")
     return seconds
+
+
+# -- reliability (issue 3) -------------------------------------------------------
+@task(name="tests.fragile", retry=RetryPolicy(max_retries=2, base_delay=0.05, jitter=False))
+def fragile(should_fail: bool, marker_dir: str | None = None) -> str:
+    """Fail with a TemporaryError while ``should_fail``; 3 attempts, then DEAD."""
+    if marker_dir:
+        job = current_job()
+        with (Path(marker_dir) / (job.job_id if job else "none")).open("a") as fh:
+            fh.write("x")
+    if should_fail:
+        raise TemporaryError("still broken")
+    return "fixed"
+
+
+@task(name="tests.mark")
+def mark(marker_dir: str, seconds: float = 0.0) -> int:
+    """Append one ``x`` to a file named after the job (each run is observable)."""
+    if seconds:
+        time.sleep(seconds)
+    job = current_job()
+    with (Path(marker_dir) / (job.job_id if job else "none")).open("a") as fh:
+        fh.write("x")
+    return job.attempt if job else 0
+
+
+@task(
+    name="tests.overtime",
+    time_limit=1.0,
+    retry=RetryPolicy(max_retries=1, base_delay=0.05, jitter=False),
+)
+def overtime(seconds: float) -> None:
+    """Stuck past its hard time limit (1 s) like code that ignores signals: the worker kills it.
+
+    SIGUSR1 (soft limit) and SIGTERM are blocked, so only the hard limit's SIGKILL ends it.
+    """
+    blocked = {signal.SIGUSR1, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        time.sleep(seconds)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@task(name="tests.unique_sleep", unique=True, unique_on=("key",))
+def unique_sleep(key: str, seconds: float = 0.0) -> str:
+    time.sleep(seconds)
+    return key

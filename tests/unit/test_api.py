@@ -157,6 +157,7 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "kwargs",
         "priority",
         "attempts",
+        "attempt_count",
         "result",
         "error",
         "error_type",
@@ -169,6 +170,9 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "updated_at",
         "callback_url",
         "callbacks",
+        "retry",
+        "idempotency_key",
+        "replay_of",
     }
 
 

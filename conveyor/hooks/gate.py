@@ -1,0 +1,42 @@
+"""The store is checked before every run: a cancelled or finished job never runs.
+
+Celery's revoke list lives in worker memory and is forgotten on restart; the
+job store is not. A message whose job is CANCELLED (or already finished, e.g. a
+redelivered duplicate) is acknowledged without running the task.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from conveyor.gate import RUN, Gate
+from conveyor.hooks.base import Hook, RunContext
+from conveyor.jobs import JobState
+from conveyor.store.base import JobStore, StoreError
+
+log = structlog.get_logger("conveyor.worker")
+
+#: how long a run waits when the store cannot be asked whether the job was cancelled
+STORE_DOWN_DEFER = 5.0
+
+
+def gate_for(state: JobState | None) -> Gate:
+    """Pure decision: may a job in ``state`` (None = not in the store) run now?"""
+    if state is None or not state.is_final:
+        return RUN
+    if state is JobState.CANCELLED:
+        return Gate.skip("cancelled")
+    return Gate.skip(f"already_{state.value.lower()}")
+
+
+class StoreGateHook(Hook):
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def before_run(self, ctx: RunContext) -> Gate:
+        try:
+            job = self.store.get_job(ctx.job_id)
+        except StoreError as exc:
+            log.warning("gate_store_unavailable", job_id=ctx.job_id, error=str(exc))
+            return Gate.defer(STORE_DOWN_DEFER, "store_unavailable")
+        return gate_for(job.state if job is not None else None)
