@@ -77,6 +77,8 @@ class ScheduleRunner:
         self.is_leader = False
         self._announced = False
         self._next_prune: datetime | None = None
+        #: a run of this pass was deferred (broker down): wait a whole tick before retrying
+        self._deferred = False
         self.missed_after = settings.scheduler_lease_ttl + 2 * settings.scheduler_tick
 
     @property
@@ -86,6 +88,7 @@ class ScheduleRunner:
     def tick(self) -> float:
         """One pass; returns the seconds to sleep before the next one."""
         now = self.clock()
+        self._deferred = False
         if not self._lead():
             return self.settings.scheduler_tick
         try:
@@ -114,7 +117,9 @@ class ScheduleRunner:
             return self.settings.scheduler_tick
         seconds = (min(upcoming) - self.clock()).total_seconds()
         if seconds <= 0:
-            return self.settings.scheduler_tick  # deferred (broker down): try again later
+            # already due again: this pass outlasted the gap to the next period (run it now),
+            # or a run was deferred because the broker is down (try again a tick later)
+            return self.settings.scheduler_tick if self._deferred else MIN_SLEEP
         return min(self.settings.scheduler_tick, max(seconds, MIN_SLEEP))
 
     def _prune(self, now: datetime) -> None:
@@ -147,6 +152,7 @@ class ScheduleRunner:
                 "schedule_run_missed", schedule=schedule.name, due_at=due.isoformat(), late=late
             )
         elif not self._submit(schedule, due, now):
+            self._deferred = True
             return due  # the broker is down: the same period is tried again next pass
         upcoming = schedule.advance(due, now)
         self.store.set_schedule_next_run(schedule.name, schedule.version, upcoming)

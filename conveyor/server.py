@@ -6,7 +6,6 @@ This is the one place that composes the two; the API never imports the dashboard
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.routing import Route
 
 from conveyor.api import create_api
 from conveyor.dashboard import create_dashboard
@@ -16,15 +15,9 @@ from conveyor.store.base import JobStore
 from conveyor.submit import Submitter
 from conveyor.task import TaskRegistry, registry
 
-__all__ = ["DASHBOARD_PATH", "EVENTS_PATH", "create_server"]
+__all__ = ["DASHBOARD_PATH", "create_server"]
 
 DASHBOARD_PATH = "/dashboard"
-#: The API's server-sent event stream; the dashboard listens to it when the API has it.
-EVENTS_PATH = "/api/v1/events"
-
-
-def has_route(app: FastAPI, path: str) -> bool:
-    return any(isinstance(route, Route) and route.path == path for route in app.routes)
 
 
 def create_server(
@@ -42,7 +35,9 @@ def create_server(
     auth = authenticator or Authenticator(settings, store)
     app = create_api(settings, store, submitter, tasks, authenticator=auth)
     if settings.dashboard_enabled:
-        events_url = EVENTS_PATH if has_route(app, EVENTS_PATH) else None
+        # the dashboard's own relay of the event stream: EventSource sends the session
+        # cookie, never a bearer key, so it cannot use /api/v1/events directly
+        events_url = DASHBOARD_PATH + "/live/events"
         dashboard = create_dashboard(settings, store, submitter, auth, events_url=events_url)
         app.mount(DASHBOARD_PATH, dashboard)
     return app

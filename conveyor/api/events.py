@@ -30,7 +30,8 @@ from conveyor.api.auth import require
 from conveyor.api.context import ApiContext, Context
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.jobs import utcnow
-from conveyor.store.base import StoreError
+from conveyor.settings import Settings
+from conveyor.store.base import JobStore, StoreError
 from conveyor.store.observability import PRUNE_INTERVAL, EventFilter, StoredEvent
 
 log = structlog.get_logger("conveyor.api.events")
@@ -102,12 +103,10 @@ def _start_id(last_event_id: str | None) -> int | None:
     return value
 
 
-async def _poll(context: ApiContext, cursor: EventCursor) -> tuple[list[StoredEvent], bool]:
+async def _poll(store: JobStore, cursor: EventCursor) -> tuple[list[StoredEvent], bool]:
     """The next deliverable events (unfiltered, to see holes in the ids) and whether more wait."""
     try:
-        found = await run_in_threadpool(
-            context.store.list_job_events, cursor.last, EventFilter(), BATCH
-        )
+        found = await run_in_threadpool(store.list_job_events, cursor.last, EventFilter(), BATCH)
     except StoreError as exc:
         log.warning("events_poll_failed", error=str(exc))
         return [], False
@@ -115,15 +114,19 @@ async def _poll(context: ApiContext, cursor: EventCursor) -> tuple[list[StoredEv
     return ready, len(found) == BATCH and len(ready) == len(found)
 
 
-async def _stream(
-    context: ApiContext, request: Request, flt: EventFilter, start: int
+async def stream_events(
+    store: JobStore, settings: Settings, request: Request, flt: EventFilter, start: int
 ) -> AsyncIterator[str]:
-    interval = context.settings.events_poll_interval
+    """The SSE body: every job event after ``start`` matching ``flt``, until the client leaves.
+
+    Also served to the dashboard (with its session instead of a bearer key).
+    """
+    interval = settings.events_poll_interval
     cursor = EventCursor(start)
     yield f"retry: {RECONNECT_MS}\n: stream of job events after id {start}\n\n"
     quiet = 0.0
     while not await request.is_disconnected():
-        ready, more = await _poll(context, cursor)
+        ready, more = await _poll(store, cursor)
         matching = [event for event in ready if flt.matches(event)]
         for event in matching:
             yield format_event(event)
@@ -159,7 +162,7 @@ async def job_events(
         start = await run_in_threadpool(context.store.last_job_event_id)
     flt = EventFilter(task=task, queue=queue, job_id=job_id)
     return StreamingResponse(
-        _stream(context, request, flt, start),
+        stream_events(context.store, context.settings, request, flt, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

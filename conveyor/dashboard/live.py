@@ -9,14 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from conveyor.api.events import stream_events
 from conveyor.dashboard import views
 from conveyor.dashboard.filters import parse_filters
 from conveyor.dashboard.pages import job_or_404
 from conveyor.dashboard.web import Context, DashboardContext, ViewerDep, base_path
+from conveyor.store.observability import EventFilter
 
 router = APIRouter(prefix="/live")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _fragment(
@@ -25,6 +30,15 @@ def _fragment(
     page = {"base": base_path(request), **values}
     html = context.templates.get_template(template).render(page)
     return JSONResponse({"html": html}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/events", name="live_events")
+async def live_events(request: Request, context: Context, viewer: ViewerDep) -> StreamingResponse:
+    """The API's job event stream, for the signed-in dashboard (EventSource sends cookies,
+    not bearer keys); new events only — the page re-fetches its fragments on each."""
+    start = await run_in_threadpool(context.store.last_job_event_id)
+    body = stream_events(context.store, context.settings, request, EventFilter(), start)
+    return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.get("/overview", name="live_overview")

@@ -25,7 +25,7 @@ from conveyor.api import create_api
 from conveyor.dashboard import create_dashboard
 from conveyor.engine import create_app
 from conveyor.keys import Authenticator, create_key
-from conveyor.server import DASHBOARD_PATH, EVENTS_PATH
+from conveyor.server import DASHBOARD_PATH
 from conveyor.settings import load_settings
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
@@ -34,6 +34,10 @@ from tests.support import tasks as test_tasks
 from tests.support.procs import free_port
 
 pytestmark = pytest.mark.browser
+
+#: a stand-in event stream whose ticks the test counts (the server's own relay is
+#: /dashboard/live/events)
+FAKE_EVENTS_PATH = "/test-events"
 
 
 @dataclass
@@ -67,13 +71,13 @@ def _build(tmp_path: Path, streams: list[int], allow: bool) -> tuple[FastAPI, st
             streams[-1] += 1
             yield "event: job.updated\ndata: {}\n\n"
 
-    @api.get(EVENTS_PATH)
+    @api.get(FAKE_EVENTS_PATH)
     def events() -> Response:
         if not allow:
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         return StreamingResponse(ticks(), media_type="text/event-stream")
 
-    dashboard = create_dashboard(settings, store, submitter, auth, events_url=EVENTS_PATH)
+    dashboard = create_dashboard(settings, store, submitter, auth, events_url=FAKE_EVENTS_PATH)
     api.mount(DASHBOARD_PATH, dashboard)
     key, _ = create_key(store, "reader", ["read"])
     return api, key, submitter

@@ -179,7 +179,7 @@ def test_import_refuses_names_not_in_the_schema(
     job = inline.submit(
         "data.import_csv", source=str(source), table=table, mapping=mapping, database_url=db_url
     )
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert job.attempts == 1
     assert message in (job.error or "")
     assert inspect(engine).has_table("users")
@@ -259,7 +259,7 @@ def test_purge_rows_refuses_injection_through_names(
         older_than=1,
         database_url=db_url,
     )
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert job.attempts == 1
     assert message in (job.error or "")
     assert count(engine, events) == 30
@@ -290,7 +290,7 @@ def test_analyze_and_vacuum(inline: InlineConveyor, engine: Engine, db_url: str)
     refused = inline.submit(
         "maintenance.analyze", tables=["events; DROP TABLE users"], database_url=db_url
     )
-    assert refused.state is JobState.FAILED
+    assert refused.state is JobState.DEAD
     assert "unknown table" in (refused.error or "")
     assert inspect(engine).has_table("users")
 
@@ -298,7 +298,7 @@ def test_analyze_and_vacuum(inline: InlineConveyor, engine: Engine, db_url: str)
 def test_refresh_materialized_views(inline: InlineConveyor, engine: Engine, db_url: str) -> None:
     if engine.dialect.name != "postgresql":
         job = inline.submit("maintenance.refresh_views", names=["x"], database_url=db_url)
-        assert job.state is JobState.FAILED
+        assert job.state is JobState.DEAD
         assert "PostgreSQL" in (job.error or "")
         return
     with engine.begin() as conn:
@@ -321,6 +321,6 @@ def test_refresh_materialized_views(inline: InlineConveyor, engine: Engine, db_u
         names=["event_counts; DROP TABLE events"],
         database_url=db_url,
     )
-    assert refused.state is JobState.FAILED
+    assert refused.state is JobState.DEAD
     assert "unknown materialized view" in (refused.error or "")
     assert count(engine, events) == 30

@@ -147,7 +147,7 @@ def test_missing_context_value_is_permanent(inline: InlineConveyor, plain: Mailb
     job = inline.submit(
         "email.send", to=["a@example.org"], template="verification", context={"username": "a"}
     )
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert job.attempts == 1
     assert "verification_link" in (job.error or "")
     assert plain.messages == []
@@ -157,7 +157,7 @@ def test_body_or_template_is_required_and_opt_out_skips(
     inline: InlineConveyor, plain: Mailbox
 ) -> None:
     job = inline.submit("email.send", to=["a@example.org"], subject="x")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert "exactly one of template or body" in (job.error or "")
     skipped = inline.submit(
         "email.send",
@@ -174,7 +174,7 @@ def test_body_or_template_is_required_and_opt_out_skips(
 def test_refused_recipient_is_permanent(inline: InlineConveyor, plain: Mailbox) -> None:
     plain.refuse.add("gone@example.org")
     job = inline.submit("email.send", to=["gone@example.org"], subject="x", body="y")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert job.attempts == 1
     assert "refused recipients" in (job.error or "")
 
@@ -190,7 +190,7 @@ def test_deferred_recipient_is_retried(inline: InlineConveyor, plain: Mailbox) -
 def test_unreachable_server_is_retried(inline: InlineConveyor, configure: Configure) -> None:
     configure(smtp_host="127.0.0.1", smtp_port=1, smtp_timeout=2)
     job = inline.submit("email.send", to=["a@example.org"], subject="x", body="y")
-    assert job.state is JobState.DEAD or job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert job.attempts == 6  # 1 run + 5 retries (inline mode retries at once)
 
 
@@ -212,7 +212,7 @@ def test_starttls_with_authentication(
         assert mailbox.tls_sessions == [True]
         configure(smtp_password="wrong-password")
         refused = inline.submit("email.send", to=["a@example.org"], subject="x", body="y")
-        assert refused.state is JobState.FAILED
+        assert refused.state is JobState.DEAD
         assert "authentication failed" in (refused.error or "")
         assert len(mailbox.messages) == 1
 
@@ -237,7 +237,7 @@ def test_untrusted_certificate_is_permanent(
     with smtp_server(tmp_path, "ssl") as mailbox:
         configure(smtp_host="127.0.0.1", smtp_port=mailbox.port, smtp_security="ssl")
         job = inline.submit("email.send", to=["a@example.org"], subject="x", body="y")
-        assert job.state is JobState.FAILED
+        assert job.state is JobState.DEAD
         assert "not trusted" in (job.error or "")
         assert mailbox.messages == []
 

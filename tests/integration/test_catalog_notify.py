@@ -111,7 +111,7 @@ def test_telegram_blocked_or_missing_chat_is_permanent(
 ) -> None:
     api.responses[SEND] = [(status, body)]
     job = inline.submit("telegram.send_message", chat_id=7, text="hello")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert job.attempts == 1
     assert json.loads(body)["description"] in (job.error or "")
     assert len(api.to(SEND)) == 1
@@ -133,7 +133,7 @@ def test_telegram_without_token_and_opted_out(
     assert skipped.result == {"sent": 0, "skipped": 1, "reason": "opted_out"}
     configure(telegram_bot_token="")
     job = inline.submit("telegram.send_message", chat_id=7, text="x")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert "CONVEYOR_TELEGRAM_BOT_TOKEN" in (job.error or "")
     assert api.requests == []
 
@@ -162,7 +162,7 @@ def test_sms_invalid_number_is_permanent_and_503_retries(
 ) -> None:
     api.responses[SMS_PATH] = [(400, json.dumps({"code": 21211, "message": "Invalid 'To'"}))]
     job = inline.submit("sms.send", to="+420123456789", text="x")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert "21211" in (job.error or "")
     api.responses[SMS_PATH] = [(503, "{}"), (201, json.dumps({"sid": "SM2"}))]
     retried = inline.submit("sms.send", to="+420123456789", text="x")
@@ -284,7 +284,7 @@ def test_push_without_credentials_is_permanent(
 ) -> None:
     configure(fcm_access_token="")
     job = inline.submit("push.send", tokens=["a"], title="t")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert "CONVEYOR_FCM_SERVICE_ACCOUNT_FILE" in (job.error or "")
     assert api.requests == []
 
@@ -307,7 +307,7 @@ def test_push_retries_only_when_nothing_went_out(inline: InlineConveyor, api: Re
 def test_push_refused_credentials_are_permanent(inline: InlineConveyor, api: Receiver) -> None:
     api.responses[PUSH_PATH] = [fcm_error(401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR")]
     job = inline.submit("push.send", tokens=["a"], title="t")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert job.attempts == 1
 
 
@@ -335,6 +335,6 @@ def test_http_request_retries_5xx_and_fails_on_4xx(inline: InlineConveyor, api: 
     assert job.attempts == 2
     api.responses["/missing?q=1"] = [(404, "{}")]
     failed = inline.submit("http.request", method="GET", url="/missing", params={"q": "1"})
-    assert failed.state is JobState.FAILED
+    assert failed.state is JobState.DEAD
     assert failed.attempts == 1
     assert api.to("/missing?q=1")

@@ -97,7 +97,7 @@ def test_jobs_summary_from_the_store_as_csv(inline: InlineConveyor, store_url: s
 
 def test_report_params_are_validated(inline: InlineConveyor, store_url: str) -> None:
     job = inline.submit("reports.generate", kind="table", params={"rows": []})
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert "columns" in (job.error or "")
     with pytest.raises(ArgumentsInvalid):
         inline.submit("reports.generate", kind="secrets", params={})
@@ -127,7 +127,7 @@ def test_backup_dest_must_stay_inside_the_backup_dir(
     inline: InlineConveyor, store_url: str
 ) -> None:
     job = inline.submit("maintenance.backup", dest="../../etc")
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert "inside CONVEYOR_BACKUP_DIR" in (job.error or "")
 
 
@@ -190,12 +190,12 @@ def test_clean_files_only_old_matching_files_under_allowed_roots(
     refused = inline.submit(
         "maintenance.clean_files", root=str(tmp_path), pattern="*.log", older_than="1d"
     )
-    assert refused.state is JobState.FAILED
+    assert refused.state is JobState.DEAD
     assert "not under an allowed root" in (refused.error or "")
     escaping = inline.submit(
         "maintenance.clean_files", root=str(root / ".." / ".."), pattern="*.log", older_than=1
     )
-    assert escaping.state is JobState.FAILED
+    assert escaping.state is JobState.DEAD
     assert outside.exists()
     with pytest.raises(ArgumentsInvalid):
         inline.submit(
@@ -208,7 +208,7 @@ def test_clean_files_refuses_without_configured_roots(
 ) -> None:
     configure()
     job = inline.submit("maintenance.clean_files", root=str(tmp_path), pattern="*", older_than=1)
-    assert job.state is JobState.FAILED
+    assert job.state is JobState.DEAD
     assert "CONVEYOR_CLEAN_ROOTS" in (job.error or "")
 
 

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 FAST = {
     "CONVEYOR_DELAY_THRESHOLD": "1",
-    "CONVEYOR_RELEASE_INTERVAL": "0.2",
+    "CONVEYOR_SCHEDULER_TICK": "0.2",
 }
 
 

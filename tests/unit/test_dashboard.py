@@ -22,7 +22,7 @@ from conveyor.dashboard.session import COOKIE_NAME, SessionSigner
 from conveyor.engine import create_app
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.keys import Authenticator, create_key
-from conveyor.server import EVENTS_PATH, create_server, has_route
+from conveyor.server import create_server
 from conveyor.settings import Settings, SettingsError, load_settings
 from conveyor.store.base import JobFilter
 from conveyor.store.memory import MemoryStore
@@ -534,11 +534,12 @@ def test_unknown_pages_get_an_html_error_page(dash: Dash) -> None:
     assert wrong_method.status_code == 405
 
 
-def test_pages_name_the_event_stream_only_when_the_api_has_one(tmp_path: Path) -> None:
+def test_pages_name_the_event_stream_they_were_given(tmp_path: Path) -> None:
     d = Dash(make_settings(tmp_path))
     with d.client:
         d.login_key(d.read_key)
-        assert "data-events-url" not in d.client.get("/dashboard/").text
+        # the server wires the dashboard's own relay (cookies, not bearer keys)
+        assert 'data-events-url="/dashboard/live/events"' in d.client.get("/dashboard/").text
     settings = make_settings(tmp_path)
     store = MemoryStore()
     submitter = Submitter(settings, store, create_app(settings))
@@ -553,11 +554,9 @@ def test_pages_name_the_event_stream_only_when_the_api_has_one(tmp_path: Path) -
         assert 'data-events-url="/api/v1/events"' in client.get("/").text
 
 
-def test_server_finds_the_event_stream_route(tmp_path: Path) -> None:
+def test_the_event_relay_needs_a_session(tmp_path: Path) -> None:
     d = Dash(make_settings(tmp_path))
-    assert not has_route(d.app, EVENTS_PATH)
-
-    @d.app.get(EVENTS_PATH)
-    def events() -> None: ...
-
-    assert has_route(d.app, EVENTS_PATH)
+    with d.client:
+        refused = d.client.get("/dashboard/live/events", follow_redirects=False)
+        assert refused.status_code in (302, 303, 401)
+        assert "text/event-stream" not in refused.headers.get("content-type", "")
