@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from conveyor.jobs import JobEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +15,8 @@ class JobContext:
     job_id: str
     task: str
     attempt: int
+    #: where progress reports go (the worker's recorder); None = nowhere
+    report: Callable[[JobEvent], None] | None = None
 
 
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
@@ -37,3 +41,16 @@ def running(job: JobContext) -> Iterator[JobContext]:
         yield job
     finally:
         _current.reset(token)
+
+
+def progress(done: int, total: int | None = None, message: str | None = None) -> None:
+    """Report how far the running job is, e.g. ``progress(40, 100, "rows imported")``.
+
+    Stored on the job (``Job.progress``: done, total, message, updated_at) through the
+    worker's batched recorder, so it never blocks the task; it does not change the job's
+    state. Outside a task it does nothing.
+    """
+    job = _current.get()
+    if job is None or job.report is None:
+        return
+    job.report(JobEvent.progress_report(job.job_id, done, total, message))

@@ -22,6 +22,7 @@ from conveyor.jobs import JobState
 from conveyor.routing import resolve_queue
 from conveyor.runtime import flush_runtime, runtime_for
 from conveyor.store.base import Failure
+from conveyor.submit import WORKFLOW_HEADER
 from conveyor.task import TaskSpec
 
 log = structlog.get_logger("conveyor.worker")
@@ -53,7 +54,12 @@ class ConveyorTask(Task):  # type: ignore[misc]
             values = spec.validate(args, kwargs)
         except ArgumentsInvalid as exc:
             raise PermanentError(str(exc)) from exc
-        job = JobContext(job_id=self.request.id or "", task=self.name, attempt=self.attempt)
+        job = JobContext(
+            job_id=self.request.id or "",
+            task=self.name,
+            attempt=self.attempt,
+            report=runtime_for(self.app).recorder.record,
+        )
         try:
             with running(job):
                 return spec.invoke(values)
@@ -88,6 +94,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
             queue=queue,
             attempt=self.attempt,
             worker=self.request.hostname,
+            workflow_id=(self.request.headers or {}).get(WORKFLOW_HEADER),
         )
 
     def _each_hook(self, moment: str, task_id: str, *args: Any) -> None:

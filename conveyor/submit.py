@@ -16,7 +16,13 @@ from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 from pydantic_core import to_jsonable_python
 
-from conveyor.errors import BrokerUnavailable, SubmitRefused
+from conveyor.errors import (
+    ArgumentsInvalid,
+    BrokerUnavailable,
+    ConveyorError,
+    SubmitRefused,
+    TaskNotFound,
+)
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
@@ -24,6 +30,9 @@ from conveyor.store.base import JobStore
 from conveyor.task import TaskRegistry, registry
 
 log = structlog.get_logger("conveyor.submit")
+
+#: message header naming the workflow a step job belongs to
+WORKFLOW_HEADER = "conveyor_workflow"
 
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
@@ -50,6 +59,10 @@ def _due_time(req: SubmitRequest, now: datetime) -> datetime | None:
         eta = req.eta if req.eta.tzinfo else req.eta.replace(tzinfo=UTC)
         return eta if eta > now else None  # an eta in the past runs now
     return None
+
+
+def _headers(job: Job) -> dict[str, str] | None:
+    return {WORKFLOW_HEADER: job.workflow_id} if job.workflow_id else None
 
 
 class Submitter:
@@ -108,8 +121,8 @@ class Submitter:
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue)
         return job
 
-    def dispatch(self, job: Job) -> None:
-        """Publish ``job`` to the broker under its own id."""
+    def dispatch(self, job: Job, producer: Any = None) -> None:
+        """Publish ``job`` to the broker under its own id (on ``producer`` if given)."""
         self.app.send_task(
             job.task,
             args=list(job.args),
@@ -120,10 +133,58 @@ class Submitter:
             eta=job.scheduled_for,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
+            producer=producer,
+            headers=_headers(job),
         )
 
     def _run_inline(self, job: Job) -> Job:
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, inline=True)
-        self.app.tasks[job.task].apply(args=list(job.args), kwargs=dict(job.kwargs), task_id=job.id)
+        self.app.tasks[job.task].apply(
+            args=list(job.args), kwargs=dict(job.kwargs), task_id=job.id, headers=_headers(job)
+        )
         current = self.store.get_job(job.id)
         return current if current is not None else job
+
+    def enqueue(self, job: Job) -> Job:
+        """Send a job already recorded in the store (or run it now, inline)."""
+        if self.inline:
+            return self._run_inline(job)
+        self.dispatch(job)
+        log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue)
+        return job
+
+    def submit_many(self, reqs: Sequence[SubmitRequest]) -> list[Job | ConveyorError]:
+        """Submit many jobs: each validated on its own, the accepted ones written in one
+        transaction and published over one broker connection. Returns, per request, its
+        job or the error that refused it (``BrokerUnavailable`` if it could not be sent)."""
+        outcomes: list[Job | ConveyorError] = []
+        for req in reqs:
+            try:
+                outcomes.append(self.build(req))
+            except (TaskNotFound, ArgumentsInvalid, SubmitRefused) as exc:
+                outcomes.append(exc)
+        accepted = [job for job in outcomes if isinstance(job, Job)]
+        self.store.create_jobs(accepted)
+        if self.inline:
+            done = {job.id: self._run_inline(job) for job in accepted}
+            return [done[o.id] if isinstance(o, Job) else o for o in outcomes]
+        unsent = self._publish_all(accepted)
+        return [unsent.get(o.id, o) if isinstance(o, Job) else o for o in outcomes]
+
+    def _publish_all(self, jobs: Sequence[Job]) -> dict[str, ConveyorError]:
+        """Publish ``jobs`` on one producer; the ones that could not be sent are deleted."""
+        sent = 0
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for job in jobs:
+                    self.dispatch(job, producer=producer)
+                    sent += 1
+        except (KombuOperationalError, OSError) as exc:
+            error = BrokerUnavailable(f"broker unavailable, not enqueued: {exc}")
+            unsent = {job.id: error for job in jobs[sent:]}
+            for job_id in unsent:
+                self.store.delete_job(job_id)
+            log.warning("jobs_refused", count=len(unsent), reason="broker_unavailable")
+            return dict(unsent)
+        log.info("jobs_submitted", count=sent)
+        return {}

@@ -9,18 +9,21 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from conveyor.api.batch import router as batch_router
 from conveyor.api.context import ApiContext
-from conveyor.api.errors import install_error_handlers
+from conveyor.api.errors import handle_error, install_error_handlers
 from conveyor.api.health import router as health_router
 from conveyor.api.jobs import router as jobs_router
 from conveyor.api.limits import BodyLimitMiddleware
 from conveyor.api.requestid import RequestIdMiddleware
 from conveyor.api.tasks import router as tasks_router
+from conveyor.api.workflows import router as workflows_router
 from conveyor.keys import Authenticator
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
 from conveyor.submit import Submitter
 from conveyor.task import TaskRegistry, registry
+from conveyor.workflows import WorkflowInvalid
 
 __all__ = ["create_api"]
 
@@ -65,4 +68,7 @@ def create_api(
     app.add_middleware(RequestIdMiddleware)  # added last = outermost
     for router in (health_router, jobs_router, tasks_router):
         app.include_router(router)
+    app.include_router(batch_router)
+    app.include_router(workflows_router)
+    app.add_exception_handler(WorkflowInvalid, handle_error)
     return app

@@ -78,6 +78,10 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    progress: dict[str, Any] | None = Field(
+        None, description="Last progress report: done, total, message, updated_at."
+    )
+    workflow_id: str | None = Field(None, description="The workflow this job is a step of.")
 
     @classmethod
     def from_job(cls, job: Job) -> JobOut:

@@ -16,6 +16,7 @@ class RunContext:
     queue: str
     attempt: int
     worker: str | None
+    workflow_id: str | None = None
 
 
 class Hook:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
+from conveyor.store.workflows import WorkflowStore
 
 
 class StoreError(Exception):
@@ -72,7 +73,7 @@ class Failure:
 
 
 @runtime_checkable
-class JobStore(Protocol):
+class JobStore(WorkflowStore, Protocol):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------

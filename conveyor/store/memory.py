@@ -17,9 +17,10 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from conveyor.store.memory_workflows import MemoryWorkflowMixin
 
 
-class MemoryStore(TransitionMethods):
+class MemoryStore(MemoryWorkflowMixin, TransitionMethods):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:

@@ -100,3 +100,23 @@ api_keys = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
 )
+
+
+# -- progress reports and workflows (issue 9) ----------------------------------------
+jobs.append_column(Column("progress", JSON(none_as_null=True), nullable=True))
+jobs.append_column(Column("workflow_id", String(64), nullable=True, index=True))
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", ident(), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("tree", JSON, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index("ix_workflows_created_at_id", "created_at", "id"),
+)

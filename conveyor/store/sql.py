@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from conveyor.jobs import Job, JobEvent, sources_of
+from conveyor.jobs import FINAL_STATES, Job, JobEvent, sources_of
 from conveyor.store.base import (
     ApiKey,
     DuplicateJob,
@@ -49,6 +49,7 @@ from conveyor.store.base import (
     encode_cursor,
 )
 from conveyor.store.schema import api_keys, jobs
+from conveyor.store.sql_workflows import SqlWorkflowMixin
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -76,7 +77,7 @@ def _dispose_engines_in_child() -> None:
 os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 
-class SqlStore(TransitionMethods):
+class SqlStore(SqlWorkflowMixin, TransitionMethods):
     """JobStore on a SQL database. Safe to share between threads; fork-safe."""
 
     def __init__(self, url: str) -> None:
@@ -305,6 +306,8 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
 
 def _event_update(job_event: JobEvent) -> Update:
     """``UPDATE jobs`` that applies ``job_event`` only when jobs.apply_event would accept it."""
+    if job_event.progress is not None:
+        return _progress_update(job_event)
     sources = sorted(state.value for state in sources_of(job_event.state))
     conditions: list[ColumnElement[bool]] = [
         jobs.c.id == job_event.job_id,
@@ -316,6 +319,16 @@ def _event_update(job_event: JobEvent) -> Update:
         update(jobs)
         .where(*conditions)
         .values(state=job_event.state.value, updated_at=job_event.at, **job_event.changes())
+    )
+
+
+def _progress_update(job_event: JobEvent) -> Update:
+    """A progress report: only ``progress`` (and ``updated_at``) of a job not yet final."""
+    final = sorted(state.value for state in FINAL_STATES)
+    return (
+        update(jobs)
+        .where(jobs.c.id == job_event.job_id, jobs.c.state.not_in(final))
+        .values(progress=dict(job_event.progress or {}), updated_at=job_event.at)
     )
 
 

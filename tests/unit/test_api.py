@@ -167,6 +167,8 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "started_at",
         "finished_at",
         "updated_at",
+        "progress",
+        "workflow_id",
     }
 
 
