@@ -81,7 +81,12 @@ class ChordStep(BaseModel):
 
 
 def _step_kind(value: Any) -> str | None:
-    keys = value.keys() if isinstance(value, Mapping) else vars(value).keys()
+    if isinstance(value, Mapping):
+        keys: Any = value.keys()
+    elif isinstance(value, BaseModel):
+        keys = type(value).model_fields
+    else:
+        return None  # not an object (null, a list, ...): refused as an invalid step
     for kind in ("task", "chain", "group", "chord"):
         if kind in keys:
             return kind
