@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +12,12 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
 from conveyor.api import create_api
+from conveyor.engine import create_app
 from conveyor.jobs import Job, JobState
 from conveyor.keys import create_key
 from conveyor.store.base import JobFilter
+from conveyor.store.sql import SqlStore
+from conveyor.submit import Submitter
 from conveyor.testing import InlineConveyor, inline_settings
 from conveyor.workflow_model import Workflow, WorkflowState
 from conveyor.workflows import WorkflowInvalid, advance, evaluate, start_workflow
@@ -243,3 +248,35 @@ def test_invalid_workflow_is_422_pointing_at_the_step(api: tuple[TestClient, str
     missing = client.get("/api/v1/workflows/nope", headers=headers)
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "workflow_not_found"
+
+
+def test_concurrent_advances_submit_the_chord_body_once(tmp_path: Path) -> None:
+    settings = inline_settings(
+        imports=["tests.support.tasks"], database_url=f"sqlite:///{tmp_path}/w.db"
+    )
+    store = SqlStore(settings.database_url)
+    store.migrate()
+    submitter = Submitter(settings, store, create_app(settings))
+    spec = {
+        "chord": [{"task": "tests.add", "args": [n]} for n in range(4)],
+        "body": {"task": "tests.total", "pass_result": True},
+    }
+    workflow = start_workflow(submitter, spec)  # publishes the header to memory://
+    for job in store.workflow_jobs(workflow.id):
+        store.mark_started(job.id, 1, "w")
+        store.mark_succeeded(job.id, 1, 1)
+    barrier = threading.Barrier(6)
+
+    def advance_at_once() -> None:
+        barrier.wait()
+        advance(submitter, workflow.id)
+
+    threads = [threading.Thread(target=advance_at_once) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bodies = [job for job in store.workflow_jobs(workflow.id) if job.task == "tests.total"]
+    store.close()
+    assert len(bodies) == 1
+    assert bodies[0].args == ([1, 1, 1, 1],)
