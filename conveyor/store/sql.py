@@ -165,6 +165,9 @@ class SqlStore(SqlWorkflowMixin, TransitionMethods):
         self._engine.dispose()
 
     # -- jobs --------------------------------------------------------------------
+    def _row(self, job: Job) -> dict[str, Any]:
+        return _job_row(job)
+
     def create_job(self, job: Job) -> Job:
         try:
             with self._tx(write=True) as conn:
@@ -291,6 +294,7 @@ def _job_row(job: Job) -> dict[str, Any]:
     row["state"] = job.state.value
     row["args"] = list(job.args)
     row["kwargs"] = dict(job.kwargs)
+    row["progress"] = dict(job.progress) if job.progress is not None else None
     return row
 
 

@@ -19,15 +19,6 @@ from conveyor.workflow_model import Workflow
 INSERT_CHUNK = 500
 
 
-def job_row(job: Job) -> dict[str, Any]:
-    row = {f.name: getattr(job, f.name) for f in dataclasses.fields(Job)}
-    row["state"] = job.state.value
-    row["args"] = list(job.args)
-    row["kwargs"] = dict(job.kwargs)
-    row["progress"] = dict(job.progress) if job.progress is not None else None
-    return row
-
-
 def _workflow_row(workflow: Workflow) -> dict[str, Any]:
     row = {f.name: getattr(workflow, f.name) for f in dataclasses.fields(Workflow)}
     row["state"] = workflow.state.value
@@ -44,8 +35,12 @@ class SqlWorkflowMixin:
     def _tx(self, write: bool = False) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
+    def _row(self, job: Job) -> dict[str, Any]:
+        """The jobs row of ``job`` (SqlStore's, so every insert converts values alike)."""
+        raise NotImplementedError
+
     def _insert_jobs(self, conn: Connection, new_jobs: Sequence[Job]) -> None:
-        for chunk in _chunks([job_row(job) for job in new_jobs]):
+        for chunk in _chunks([self._row(job) for job in new_jobs]):
             conn.execute(insert(jobs), chunk)
 
     def create_jobs(self, jobs: Sequence[Job]) -> None:
