@@ -1,6 +1,8 @@
 """conveyor — a background job service for Python web applications, built on Celery."""
 
-from conveyor.context import JobContext, current_job
+from conveyor import local
+from conveyor.client import AsyncClient, Client
+from conveyor.context import JobContext, current_job, progress
 from conveyor.errors import (
     ArgumentsInvalid,
     BrokerUnavailable,
@@ -17,7 +19,9 @@ from conveyor.task import TaskFunction, task
 
 __all__ = [
     "ArgumentsInvalid",
+    "AsyncClient",
     "BrokerUnavailable",
+    "Client",
     "ConveyorError",
     "Job",
     "JobContext",
@@ -32,5 +36,7 @@ __all__ = [
     "current_job",
     "get_settings",
     "load_settings",
+    "local",
+    "progress",
     "task",
 ]

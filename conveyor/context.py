@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextvars
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from conveyor.jobs import JobEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,8 @@ class JobContext:
     job_id: str
     task: str
     attempt: int
+    #: where progress reports go (the worker's recorder); None = nowhere
+    report: Callable[[JobEvent], None] | None = None
 
 
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
@@ -40,58 +43,14 @@ def running(job: JobContext) -> Iterator[JobContext]:
         _current.reset(token)
 
 
-# -- progress ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """How far a running job is: ``done`` of ``total`` units (total None = unknown)."""
+def progress(done: int, total: int | None = None, message: str | None = None) -> None:
+    """Report how far the running job is, e.g. ``progress(40, 100, "rows imported")``.
 
-    done: int
-    total: int | None = None
-    message: str = ""
-
-
-ProgressSink = Callable[[str, Progress], None]
-
-_sink: contextvars.ContextVar[ProgressSink | None] = contextvars.ContextVar(
-    "conveyor_progress_sink", default=None
-)
-_latest: dict[str, Progress] = {}
-_latest_lock = threading.Lock()
-_LATEST_CAP = 1000
-
-
-def progress(done: int, total: int | None = None, message: str = "") -> Progress:
-    """Report progress of the current job.
-
-    The latest report per job is kept in this process (``latest_progress``) and
-    handed to the sink installed with ``progress_sink`` (the worker wires one that
-    records it on the job). Outside a job it is a no-op apart from the return value.
+    Stored on the job (``Job.progress``: done, total, message, updated_at) through the
+    worker's batched recorder, so it never blocks the task; it does not change the job's
+    state. Outside a task it does nothing.
     """
-    report = Progress(done=done, total=total, message=message)
-    job = current_job()
-    if job is None:
-        return report
-    with _latest_lock:
-        if len(_latest) >= _LATEST_CAP and job.job_id not in _latest:
-            _latest.pop(next(iter(_latest)))
-        _latest[job.job_id] = report
-    sink = _sink.get()
-    if sink is not None:
-        sink(job.job_id, report)
-    return report
-
-
-def latest_progress(job_id: str) -> Progress | None:
-    """The last progress reported by ``job_id`` in this process, if any."""
-    with _latest_lock:
-        return _latest.get(job_id)
-
-
-@contextmanager
-def progress_sink(sink: ProgressSink) -> Iterator[ProgressSink]:
-    """Send every ``progress()`` call made inside this block to ``sink(job_id, progress)``."""
-    token = _sink.set(sink)
-    try:
-        yield sink
-    finally:
-        _sink.reset(token)
+    job = _current.get()
+    if job is None or job.report is None:
+        return
+    job.report(JobEvent.progress_report(job.job_id, done, total, message))

@@ -27,6 +27,7 @@ from conveyor.policies.retry import RetryPolicy
 from conveyor.routing import resolve_queue
 from conveyor.runtime import flush_runtime, runtime_for
 from conveyor.store.base import Failure, StoreError
+from conveyor.submit import WORKFLOW_HEADER
 from conveyor.task import TaskSpec
 from conveyor.timeouts import TimeoutInfo, current_timeout
 
@@ -64,7 +65,12 @@ class ConveyorTask(Task):  # type: ignore[misc]
     # -- the run ------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         spec = self.conveyor_spec
-        job = JobContext(job_id=self.request.id or "", task=self.name, attempt=self.attempt)
+        job = JobContext(
+            job_id=self.request.id or "",
+            task=self.name,
+            attempt=self.attempt,
+            report=runtime_for(self.app).recorder.record,
+        )
         try:
             values = self._validated(args, kwargs)
             with running(job):
@@ -134,6 +140,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
             queue=queue,
             attempt=self.attempt,
             worker=self.request.hostname,
+            workflow_id=(self.request.headers or {}).get(WORKFLOW_HEADER),
         )
 
     def _walk(self, ctx: RunContext, moment: str, *args: Any) -> None:

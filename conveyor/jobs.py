@@ -101,6 +101,10 @@ class Job:
     unique_key: str | None = None
     #: the dead job this one replays
     replay_of: str | None = None
+    #: ``{"done", "total", "message", "updated_at"}`` as last reported by the task
+    progress: Mapping[str, Any] | None = None
+    #: the workflow this job is a step of
+    workflow_id: str | None = None
 
     def evolve(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
@@ -156,6 +160,16 @@ class JobEvent:
     traceback: str | None = None
     #: why an attempt ended this way (``time_limit``, ``exhausted``, ``permanent``, ...)
     reason: str | None = None
+    #: set on a progress report: the event then writes ``progress`` and never changes state
+    progress: Mapping[str, Any] | None = None
+
+    @classmethod
+    def progress_report(
+        cls, job_id: str, done: int, total: int | None, message: str | None
+    ) -> JobEvent:
+        at = utcnow()
+        report = {"done": done, "total": total, "message": message, "updated_at": at.isoformat()}
+        return cls(job_id, JobState.STARTED, at, progress=report)
 
     def changes(self) -> dict[str, Any]:
         """The column values this event writes (besides ``state`` and ``updated_at``)."""
@@ -187,6 +201,10 @@ class JobEvent:
 
 def apply_event(job: Job, event: JobEvent) -> Job | None:
     """The job after ``event``, or None when the transition is not allowed (or stale)."""
+    if event.progress is not None:
+        if job.state.is_final:
+            return None
+        return job.evolve(progress=dict(event.progress), updated_at=event.at)
     stale = bool(event.attempt) and event.attempt < job.attempts
     if stale or not job.can_become(event.state):
         return None

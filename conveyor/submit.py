@@ -16,7 +16,13 @@ from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 from pydantic_core import to_jsonable_python
 
-from conveyor.errors import BrokerUnavailable, SubmitRefused
+from conveyor.errors import (
+    ArgumentsInvalid,
+    BrokerUnavailable,
+    ConveyorError,
+    SubmitRefused,
+    TaskNotFound,
+)
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
@@ -26,6 +32,9 @@ from conveyor.store.base import JobStore
 from conveyor.task import TaskRegistry, registry
 
 log = structlog.get_logger("conveyor.submit")
+
+#: message header naming the workflow a step job belongs to
+WORKFLOW_HEADER = "conveyor_workflow"
 
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
@@ -60,6 +69,10 @@ def _checked_retry(retry: Mapping[str, Any] | None) -> dict[str, Any] | None:
     except (TypeError, ValueError) as exc:
         raise SubmitRefused(f"invalid retry override: {exc}", field="retry") from None
     return values
+
+
+def _headers(job: Job) -> dict[str, str] | None:
+    return {WORKFLOW_HEADER: job.workflow_id} if job.workflow_id else None
 
 
 class Submitter:
@@ -157,8 +170,8 @@ class Submitter:
             raise BrokerUnavailable(f"broker unavailable, nothing was enqueued: {exc}") from exc
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0)
 
-    def dispatch(self, job: Job) -> None:
-        """Publish ``job`` to the broker under its own id."""
+    def dispatch(self, job: Job, producer: Any = None) -> None:
+        """Publish ``job`` to the broker under its own id (on ``producer`` if given)."""
         self.app.send_task(
             job.task,
             args=list(job.args),
@@ -169,12 +182,78 @@ class Submitter:
             eta=job.scheduled_for if job.scheduled_for and job.scheduled_for > utcnow() else None,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
+            producer=producer,
+            headers=_headers(job),
         )
 
     def _run_inline(self, job: Job) -> Job:
         log.info(
             "job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0, inline=True
         )
-        self.app.tasks[job.task].apply(args=list(job.args), kwargs=dict(job.kwargs), task_id=job.id)
+        self.app.tasks[job.task].apply(
+            args=list(job.args), kwargs=dict(job.kwargs), task_id=job.id, headers=_headers(job)
+        )
         current = self.store.get_job(job.id)
         return current if current is not None else job
+
+    def enqueue(self, job: Job) -> Job:
+        """Send a job already recorded in the store (or run it now, inline)."""
+        if self.inline:
+            return self._run_inline(job)
+        self.dispatch(job)
+        log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue)
+        return job
+
+    def submit_many(self, reqs: Sequence[SubmitRequest]) -> list[Job | ConveyorError]:
+        """Submit many jobs: each validated on its own, the accepted ones written in one
+        transaction and published over one broker connection. Returns, per request, its
+        job or the error that refused it (``BrokerUnavailable`` if it could not be sent)."""
+        outcomes: list[Job | ConveyorError] = []
+        for req in reqs:
+            try:
+                outcomes.append(self.build(req))
+            except (TaskNotFound, ArgumentsInvalid, SubmitRefused) as exc:
+                outcomes.append(exc)
+        accepted = [job for job in outcomes if isinstance(job, Job)]
+        # jobs with an idempotency/unique key or a held delay take the one-by-one path
+        # (deduplication by unique index, SCHEDULED rows); the rest are written in bulk
+        single: dict[str, Job | ConveyorError] = {
+            job.id: self._submit_single(job) for job in accepted if not _bulk_ready(job)
+        }
+        bulk = [job for job in accepted if _bulk_ready(job)]
+        self.store.create_jobs(bulk)
+        if self.inline:
+            done: dict[str, Job | ConveyorError] = {j.id: self._run_inline(j) for j in bulk}
+        else:
+            done = dict(self._publish_all(bulk))
+        done.update(single)
+        return [done.get(o.id, o) if isinstance(o, Job) else o for o in outcomes]
+
+    def _submit_single(self, job: Job) -> Job | ConveyorError:
+        try:
+            return self.submit_built(job)[0]
+        except BrokerUnavailable as exc:
+            return exc
+
+    def _publish_all(self, jobs: Sequence[Job]) -> dict[str, ConveyorError]:
+        """Publish ``jobs`` on one producer; the ones that could not be sent are deleted."""
+        sent = 0
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for job in jobs:
+                    self.dispatch(job, producer=producer)
+                    sent += 1
+        except (KombuOperationalError, OSError) as exc:
+            error = BrokerUnavailable(f"broker unavailable, not enqueued: {exc}")
+            unsent = {job.id: error for job in jobs[sent:]}
+            for job_id in unsent:
+                self.store.delete_job(job_id)
+            log.warning("jobs_refused", count=len(unsent), reason="broker_unavailable")
+            return dict(unsent)
+        log.info("jobs_submitted", count=sent)
+        return {}
+
+
+def _bulk_ready(job: Job) -> bool:
+    """Whether ``job`` can be inserted in bulk: nothing to deduplicate, nothing held."""
+    return job.idempotency_key is None and job.unique_key is None and job.state is JobState.QUEUED

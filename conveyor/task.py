@@ -17,12 +17,14 @@ import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar, get_type_hints, overload
+from datetime import datetime
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
 from conveyor.errors import ArgumentsInvalid, TaskNotFound
+from conveyor.jobs import Job
 from conveyor.policies.retry import RetryPolicy
 from conveyor.schedules import check_timing
 
@@ -209,6 +211,59 @@ class TaskFunction(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<conveyor task {self.name}>"
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Submit a job of this task in-process (validated and recorded like an HTTP submit).
+
+        Uses the process-wide Submitter of ``conveyor.local``; for queue, priority,
+        countdown or eta use ``submit_with``.
+        """
+        return self.submit_with(args, kwargs)
+
+    def submit_with(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+    ) -> Job:
+        """``submit`` with options: ``fn.submit_with([1], {"y": 2}, queue="email")``."""
+        if not _submit_function:
+            raise RuntimeError("in-process submits need conveyor.local (import conveyor)")
+        return _submit_function[0](
+            self.name,
+            args,
+            kwargs,
+            queue=queue,
+            priority=priority,
+            countdown=countdown,
+            eta=eta,
+        )
+
+
+class SubmitFunction(Protocol):
+    def __call__(
+        self,
+        task: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+    ) -> Job: ...
+
+
+#: set by ``conveyor.local`` on import (it needs the Submitter, which needs this module)
+_submit_function: list[SubmitFunction] = []
+
+
+def set_submit_function(fn: SubmitFunction) -> None:
+    _submit_function[:] = [fn]
 
 
 def _check_name(name: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor.engine import create_app, import_task_modules
+from conveyor.hooks.workflow import attach_submitter
 from conveyor.jobs import Job
 from conveyor.runtime import install_runtime
 from conveyor.settings import Settings, load_settings
@@ -57,6 +58,7 @@ class InlineConveyor:
         self.app = create_app(self.settings, tasks)
         install_runtime(self.app, self.settings, self.store, synchronous=True)
         self.submitter = Submitter(self.settings, self.store, self.app, tasks, inline=True)
+        attach_submitter(self.app, self.submitter)  # workflow steps run inline too
 
     def submit(self, task: str, *args: Any, **kwargs: Any) -> Job:
         """Submit and run ``task``; returns the job as recorded afterwards."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.auth import require
 from conveyor.api.context import ApiContext, Context
@@ -17,6 +20,9 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+#: longest long-poll (``GET /api/v1/jobs/{id}?wait=``) and how often it re-reads the store
+MAX_WAIT_SECONDS = 60
+WAIT_POLL_SECONDS = 0.15
 
 
 @router.post(
@@ -55,11 +61,28 @@ def job_out(context: ApiContext, job: Job) -> JobOut:
     responses=error_responses(401, 403, 404, 422, 503),
     summary="Get a job",
 )
-def get_job(job_id: str, context: Context) -> JobOut:
-    job = context.store.get_job(job_id)
+async def get_job(
+    job_id: str,
+    context: Context,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            allow_inf_nan=False,
+            description="Long-poll: wait up to this many seconds (max 60) for the job to "
+            "reach a final state; the job is returned as it is when the wait ends.",
+        ),
+    ] = 0,
+) -> JobOut:
+    job = await run_in_threadpool(context.store.get_job, job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r}", {"job_id": job_id})
-    return job_out(context, job)
+    deadline = time.monotonic() + wait
+    while not job.state.is_final and time.monotonic() < deadline:
+        await asyncio.sleep(min(WAIT_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+        job = await run_in_threadpool(context.store.get_job, job_id) or job
+    return await run_in_threadpool(job_out, context, job)
 
 
 def _checked_cursor(cursor: str | None) -> str | None:

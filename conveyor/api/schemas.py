@@ -162,6 +162,10 @@ class JobOut(BaseModel):
     retry: dict[str, Any] | None = Field(description="The submit's retry override, if any.")
     idempotency_key: str | None
     replay_of: str | None = Field(description="The dead job this job replays.")
+    progress: dict[str, Any] | None = Field(
+        None, description="Last progress report: done, total, message, updated_at."
+    )
+    workflow_id: str | None = Field(None, description="The workflow this job is a step of.")
 
     @classmethod
     def from_job(
@@ -199,6 +203,8 @@ _JOB_FIELDS = (
     "idempotency_key",
     "replay_of",
     "callback_url",
+    "progress",
+    "workflow_id",
 )
 
 

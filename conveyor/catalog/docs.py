@@ -114,11 +114,9 @@ parameters below before anything is enqueued.
 - **Rate limits** below are Celery's per-worker `rate_limit` task option: each worker
   process enforces its own limit. Global (cluster-wide) limits come with the
   flow-control feature; until then, size them per worker.
-- **Progress.** Long tasks call `conveyor.context.progress(done, total, message)`
-  after each batch. The latest report per job is kept in the worker process
-  (`conveyor.context.latest_progress(job_id)`) and passed to a sink installed with
-  `conveyor.context.progress_sink`; recording it on the job (and showing it in the
-  API) comes with the client/progress feature.
+- **Progress.** Long tasks call `conveyor.progress(done, total, message)` after
+  each batch; the report is recorded on the job (`progress` in `GET /api/v1/jobs/{id}`,
+  `conveyor job ID --follow`) without changing its state.
 - **Databases.** Data and maintenance tasks work on `database_url` when given, else on
   the job store's database (`CONVEYOR_DATABASE_URL`). Table, column and view names
   are looked up in the database's real schema (SQLAlchemy inspection) and quoted by

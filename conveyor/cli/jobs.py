@@ -9,6 +9,7 @@ from datetime import datetime
 import click
 
 from conveyor.cli.common import Env, echo_json, parse_json, settings_or_exit
+from conveyor.cli.follow import follow as follow_job
 from conveyor.errors import ArgumentsInvalid, BrokerUnavailable, SubmitRefused, TaskNotFound
 from conveyor.jobs import Job, JobState
 from conveyor.submit import SubmitRequest
@@ -84,13 +85,21 @@ def submit(
 
 @click.command()
 @click.argument("job_id")
-def job(job_id: str) -> None:
-    """Show one job as JSON: state, result, error, every attempt, timestamps."""
+@click.option("--follow", is_flag=True, help="Show a progress bar until the job is final.")
+@click.option("--timeout", type=float, default=None, help="For --follow: give up after seconds.")
+def job(job_id: str, follow: bool, timeout: float | None) -> None:
+    """Show one job as JSON: state, result, error, attempts, progress, timestamps.
+
+    With --follow, draws the job's progress reports as a progress bar (on stderr)
+    until it is final, then prints it.
+    """
     env = Env(settings_or_exit())
     store = env.migrated_store()
     found = store.get_job(job_id)
     if found is None:
         raise click.ClickException(f"no job {job_id}")
+    if follow:
+        found = follow_job(store, found, timeout)
     attempts = [dataclasses.asdict(a) for a in store.list_attempts([job_id])[job_id]]
     echo_json({**found.to_dict(), "attempt_count": found.attempts, "attempts": attempts})
 

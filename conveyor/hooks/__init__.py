@@ -12,6 +12,7 @@ from conveyor.hooks.deadletter import DeadLetterRetentionHook
 from conveyor.hooks.gate import StoreGateHook
 from conveyor.hooks.logging import LogHook
 from conveyor.hooks.record import RecordHook
+from conveyor.hooks.workflow import WorkflowHook
 from conveyor.recorder import Recorder
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -24,8 +25,8 @@ def default_hooks(
     *,
     inline: bool = False,
 ) -> list[Hook]:
-    """The hooks every worker runs, in order."""
-    hooks: list[Hook] = [RecordHook(recorder), LogHook()]
+    """The hooks every worker runs, in order (recording first: later hooks read the store)."""
+    hooks: list[Hook] = [RecordHook(recorder), LogHook(), WorkflowHook(recorder)]
     if store is not None:
         hooks.append(StoreGateHook(store))
     if store is not None and settings is not None:
@@ -42,5 +43,6 @@ __all__ = [
     "RecordHook",
     "RunContext",
     "StoreGateHook",
+    "WorkflowHook",
     "default_hooks",
 ]

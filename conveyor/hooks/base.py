@@ -17,6 +17,7 @@ class RunContext:
     queue: str
     attempt: int
     worker: str | None
+    workflow_id: str | None = None
 
 
 class Hook:

@@ -14,6 +14,7 @@ from conveyor.store.observability import ObservabilityStore
 from conveyor.store.prune import JobPruning
 from conveyor.store.reliability import ReliabilityStore
 from conveyor.store.schedules import ScheduleStore
+from conveyor.store.workflows import WorkflowStore
 
 
 class StoreError(Exception):
@@ -80,7 +81,13 @@ class Failure:
 
 @runtime_checkable
 class JobStore(
-    ReliabilityStore, JobPruning, DashboardStore, ObservabilityStore, ScheduleStore, Protocol
+    ReliabilityStore,
+    JobPruning,
+    DashboardStore,
+    ObservabilityStore,
+    ScheduleStore,
+    WorkflowStore,
+    Protocol,
 ):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 

@@ -22,6 +22,7 @@ from conveyor.store.memory_observability import MemoryObservability
 from conveyor.store.memory_prune import MemoryPruning
 from conveyor.store.memory_reliability import MemoryReliabilityMixin
 from conveyor.store.memory_schedules import MemoryScheduleMixin
+from conveyor.store.memory_workflows import MemoryWorkflowMixin
 
 
 class MemoryStore(
@@ -29,6 +30,7 @@ class MemoryStore(
     MemoryObservability,
     MemoryDashboardMixin,
     MemoryScheduleMixin,
+    MemoryWorkflowMixin,
     TransitionMethods,
     MemoryPruning,
 ):

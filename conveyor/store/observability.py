@@ -101,6 +101,9 @@ def event_data(event: JobEvent) -> dict[str, Any]:
     if event.error_type is not None:
         data["error_type"] = event.error_type
         data["error"] = (event.error or "")[:500]
+    if event.progress is not None:
+        # a progress report: the stream shows it without a change of state
+        data["progress"] = dict(event.progress)
     return data
 
 

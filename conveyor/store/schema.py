@@ -240,3 +240,23 @@ dead_letters = Table(
     Index("ix_dead_letters_queue_dead_at", "queue", "dead_at"),
     Index("ix_dead_letters_error_type_dead_at", "error_type", "dead_at"),
 )
+
+
+# -- progress reports and workflows (issue 9) ----------------------------------------
+jobs.append_column(Column("progress", JSON(none_as_null=True), nullable=True))
+jobs.append_column(Column("workflow_id", String(64), nullable=True, index=True))
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", ident(), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("tree", JSON, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index("ix_workflows_created_at_id", "created_at", "id"),
+)

@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from conveyor.jobs import Job, JobEvent, sources_of
+from conveyor.jobs import FINAL_STATES, Job, JobEvent, sources_of
 from conveyor.store.base import (
     ApiKey,
     DuplicateJob,
@@ -54,6 +54,7 @@ from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
 from conveyor.store.sql_reliability import SqlReliabilityMixin
 from conveyor.store.sql_schedules import SqlScheduleMixin
+from conveyor.store.sql_workflows import SqlWorkflowMixin
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -86,6 +87,7 @@ class SqlStore(
     SqlObservability,
     SqlDashboardMixin,
     SqlScheduleMixin,
+    SqlWorkflowMixin,
     TransitionMethods,
     SqlPruning,
 ):
@@ -176,6 +178,9 @@ class SqlStore(
         self._engine.dispose()
 
     # -- jobs --------------------------------------------------------------------
+    def _row(self, job: Job) -> dict[str, Any]:
+        return _job_row(job)
+
     def create_job(self, job: Job) -> Job:
         try:
             with self._tx(write=True) as conn:
@@ -307,6 +312,7 @@ def _job_row(job: Job) -> dict[str, Any]:
     row["state"] = job.state.value
     row["args"] = list(job.args)
     row["kwargs"] = dict(job.kwargs)
+    row["progress"] = dict(job.progress) if job.progress is not None else None
     return row
 
 
@@ -322,6 +328,8 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
 
 def _event_update(job_event: JobEvent) -> Update:
     """``UPDATE jobs`` that applies ``job_event`` only when jobs.apply_event would accept it."""
+    if job_event.progress is not None:
+        return _progress_update(job_event)
     sources = sorted(state.value for state in sources_of(job_event.state))
     conditions: list[ColumnElement[bool]] = [
         jobs.c.id == job_event.job_id,
@@ -333,6 +341,16 @@ def _event_update(job_event: JobEvent) -> Update:
         update(jobs)
         .where(*conditions)
         .values(state=job_event.state.value, updated_at=job_event.at, **job_event.changes())
+    )
+
+
+def _progress_update(job_event: JobEvent) -> Update:
+    """A progress report: only ``progress`` (and ``updated_at``) of a job not yet final."""
+    final = sorted(state.value for state in FINAL_STATES)
+    return (
+        update(jobs)
+        .where(jobs.c.id == job_event.job_id, jobs.c.state.not_in(final))
+        .values(progress=dict(job_event.progress or {}), updated_at=job_event.at)
     )
 
 

@@ -26,9 +26,9 @@ from sqlalchemy import (
 )
 
 from conveyor.catalog import data
-from conveyor.context import JobContext, Progress, progress_sink, running
+from conveyor.context import JobContext, running
 from conveyor.errors import ArgumentsInvalid
-from conveyor.jobs import JobState
+from conveyor.jobs import JobEvent, JobState
 from conveyor.testing import InlineConveyor
 from tests.support.http import http_receiver
 from tests.support.services import fresh_postgres_database
@@ -135,11 +135,11 @@ def test_import_with_mapping_from_url_and_progress(
     body = "E-mail;Years;Ignored;Key\n" + "".join(
         f"u{i}@example.org;{20 + i};x;{i}\n" for i in range(7)
     )
-    seen: list[Progress] = []
+    seen: list[JobEvent] = []
     with http_receiver() as receiver:
         receiver.responses["/export/users.csv"] = [(200, body)]
-        job = JobContext(job_id="job-import", task="data.import_csv", attempt=1)
-        with running(job), progress_sink(lambda _job_id, p: seen.append(p)):
+        job = JobContext(job_id="job-import", task="data.import_csv", attempt=1, report=seen.append)
+        with running(job):
             result = data.import_csv(
                 source=receiver.url + "/export/users.csv",
                 table="users",
@@ -150,7 +150,7 @@ def test_import_with_mapping_from_url_and_progress(
             )
     assert result["inserted"] == 7
     assert result["batches"] == 3
-    assert [p.done for p in seen] == [3, 6, 7]
+    assert [e.progress["done"] for e in seen if e.progress] == [3, 6, 7]
     with engine.connect() as conn:
         assert conn.execute(select(users.c.age).where(users.c.id == 6)).scalar_one() == 26
 

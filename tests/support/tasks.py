@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from conveyor.context import current_job
+from conveyor.context import current_job, progress
 from conveyor.errors import PermanentError, TemporaryError
 from conveyor.policies.retry import RetryPolicy
 from conveyor.task import task
@@ -102,3 +102,27 @@ def overtime(seconds: float) -> None:
 def unique_sleep(key: str, seconds: float = 0.0) -> str:
     time.sleep(seconds)
     return key
+
+
+@task(name="tests.add")
+def add(x: int, y: int = 0) -> int:
+    return x + y
+
+
+@task(name="tests.total")
+def total(values: list[int]) -> int:
+    return sum(values)
+
+
+@task(name="tests.record_error")
+def record_error(info: dict[str, object], marker: str = "") -> dict[str, object]:
+    """An error callback: returns what it received."""
+    return {"received": info, "marker": marker}
+
+
+@task(name="tests.progress")
+def report_progress(steps: int, pause: float = 0.0) -> int:
+    for done in range(1, steps + 1):
+        time.sleep(pause)
+        progress(done, steps, f"step {done}")
+    return steps

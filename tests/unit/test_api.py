@@ -173,6 +173,8 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "retry",
         "idempotency_key",
         "replay_of",
+        "progress",
+        "workflow_id",
     }
 
 

@@ -12,8 +12,9 @@ from conveyor.catalog.common import Recipient, parse_duration
 from conveyor.catalog.files import allowed_root
 from conveyor.catalog.svgchart import bar_chart
 from conveyor.catalog.templating import normalize_locale, render
-from conveyor.context import JobContext, latest_progress, progress, progress_sink, running
+from conveyor.context import JobContext, progress, running
 from conveyor.errors import PermanentError
+from conveyor.jobs import JobEvent
 
 
 @pytest.mark.parametrize(
@@ -94,14 +95,13 @@ def test_allowed_root(tmp_path: Path) -> None:
         allowed_root(str(allowed), [])
 
 
-def test_progress_goes_to_the_sink_and_is_remembered() -> None:
-    seen: list[tuple[str, int]] = []
-    assert progress(1, 2).done == 1  # outside a job: nothing recorded
-    with (
-        running(JobContext(job_id="p-1", task="t", attempt=1)),
-        progress_sink(lambda job_id, p: seen.append((job_id, p.done))),
-    ):
+def test_progress_goes_to_the_jobs_recorder() -> None:
+    seen: list[JobEvent] = []
+    progress(1, 2)  # outside a job: nothing to report to, nothing happens
+    with running(JobContext(job_id="p-1", task="t", attempt=1, report=seen.append)):
         progress(3, 10, "three")
-    assert seen == [("p-1", 3)]
-    latest = latest_progress("p-1")
-    assert latest is not None and (latest.done, latest.total, latest.message) == (3, 10, "three")
+    (event,) = seen
+    assert event.job_id == "p-1"
+    assert event.progress is not None
+    assert (event.progress["done"], event.progress["total"]) == (3, 10)
+    assert event.progress["message"] == "three"
