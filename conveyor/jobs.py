@@ -33,7 +33,8 @@ ACTIVE_STATES = frozenset(JobState) - FINAL_STATES
 #: worker crash (late ack): the same attempt starts again on another process.
 TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     JobState.SCHEDULED: frozenset({JobState.QUEUED, JobState.CANCELLED}),
-    JobState.QUEUED: frozenset({JobState.STARTED, JobState.CANCELLED}),
+    # QUEUED/RETRYING → RETRYING: flow control put the message back (rate limit, concurrency)
+    JobState.QUEUED: frozenset({JobState.STARTED, JobState.CANCELLED, JobState.RETRYING}),
     JobState.STARTED: frozenset(
         {
             JobState.STARTED,
@@ -44,7 +45,9 @@ TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
             JobState.CANCELLED,
         }
     ),
-    JobState.RETRYING: frozenset({JobState.QUEUED, JobState.STARTED, JobState.CANCELLED}),
+    JobState.RETRYING: frozenset(
+        {JobState.QUEUED, JobState.STARTED, JobState.CANCELLED, JobState.RETRYING}
+    ),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.DEAD: frozenset(),
@@ -100,6 +103,10 @@ class Job:
     unique_key: str | None = None
     #: the dead job this one replays
     replay_of: str | None = None
+    #: per-submit rate limit override (``"5/s"``), see conveyor.policies.ratelimit
+    rate_limit: str | None = None
+    #: why the job is waiting (``rate_limited``, ``concurrency_limited``, ``retry``); None otherwise
+    reason: str | None = None
 
     def evolve(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
@@ -158,6 +165,11 @@ class JobEvent:
 
     def changes(self) -> dict[str, Any]:
         """The column values this event writes (besides ``state`` and ``updated_at``)."""
+        if self.state is JobState.RETRYING and not self.attempt:
+            # flow control put the message back: no attempt ended, only the reason changes
+            return {"reason": self.reason}
+        if self.state in (JobState.RETRYING, JobState.STARTED):
+            return {**self._changes(), "reason": self.reason}
         if self.state.is_final:
             # a final job no longer holds its task's unique slot
             return {**self._changes(), "unique_key": None}

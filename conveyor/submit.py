@@ -20,6 +20,7 @@ from conveyor.errors import BrokerUnavailable, SubmitRefused
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
+from conveyor.policies.ratelimit import parse_rate
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -44,6 +45,8 @@ class SubmitRequest:
     idempotency_key: str | None = None
     #: the dead job this submit replays
     replay_of: str | None = None
+    #: per-submit rate limit (``"5/s"``) replacing the task's, see policies.ratelimit
+    rate_limit: str | None = None
 
 
 def _checked_retry(retry: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -59,6 +62,16 @@ def _checked_retry(retry: Mapping[str, Any] | None) -> dict[str, Any] | None:
     except (TypeError, ValueError) as exc:
         raise SubmitRefused(f"invalid retry override: {exc}", field="retry") from None
     return values
+
+
+def _checked_rate(text: str | None) -> str | None:
+    """The per-submit rate limit in its canonical spelling, refused when malformed."""
+    if text is None:
+        return None
+    try:
+        return str(parse_rate(text))
+    except ValueError as exc:
+        raise SubmitRefused(str(exc), field="rate_limit") from None
 
 
 class Submitter:
@@ -114,6 +127,7 @@ class Submitter:
             idempotency_key=req.idempotency_key,
             unique_key=spec.unique_key(values),
             replay_of=req.replay_of,
+            rate_limit=_checked_rate(req.rate_limit),
         )
 
     def submit(self, req: SubmitRequest) -> Job:

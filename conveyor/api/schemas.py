@@ -96,6 +96,12 @@ class SubmitBody(BaseModel):
         description="A second submit with the same key (within idempotency_ttl) returns the "
         "first job with 200 and enqueues nothing.",
     )
+    rate_limit: str | None = Field(
+        None,
+        max_length=64,
+        description="Rate limit for this job instead of the task's, e.g. '5/s' or "
+        "'10/m;burst=2'; held across all workers (see docs/flow-control.md).",
+    )
 
     def to_request(self) -> SubmitRequest:
         return SubmitRequest(
@@ -108,6 +114,7 @@ class SubmitBody(BaseModel):
             eta=self.eta,
             retry=self.retry.model_dump(exclude_none=True) if self.retry else None,
             idempotency_key=self.idempotency_key,
+            rate_limit=self.rate_limit,
         )
 
 
@@ -138,6 +145,12 @@ class JobOut(BaseModel):
     retry: dict[str, Any] | None = Field(description="The submit's retry override, if any.")
     idempotency_key: str | None
     replay_of: str | None = Field(description="The dead job this job replays.")
+    rate_limit: str | None = Field(None, description="The submit's rate limit override, if any.")
+    reason: str | None = Field(
+        None,
+        description="Why a RETRYING job waits: 'rate_limited' or 'concurrency_limited' (put "
+        "back by flow control, no attempt used) or 'retry' (an attempt failed).",
+    )
 
     @classmethod
     def from_job(cls, job: Job, attempts: Sequence[Attempt] = ()) -> JobOut:
@@ -168,6 +181,8 @@ _JOB_FIELDS = (
     "updated_at",
     "idempotency_key",
     "replay_of",
+    "rate_limit",
+    "reason",
 )
 
 

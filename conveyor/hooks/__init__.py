@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from conveyor.hooks.base import Hook, RunContext
 from conveyor.hooks.deadletter import DeadLetterRetentionHook
+from conveyor.hooks.flow import FlowHook
 from conveyor.hooks.gate import StoreGateHook
 from conveyor.hooks.logging import LogHook
 from conveyor.hooks.record import RecordHook
+from conveyor.limiter import open_limiter
 from conveyor.recorder import Recorder
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -25,11 +27,15 @@ def default_hooks(
         hooks.append(StoreGateHook(store))
     if store is not None and settings is not None:
         hooks.append(DeadLetterRetentionHook(store, settings))
+    if store is not None and settings is not None:
+        limiter = open_limiter(settings, store)
+        hooks.append(FlowHook(store, limiter, settings.concurrency_lease))
     return hooks
 
 
 __all__ = [
     "DeadLetterRetentionHook",
+    "FlowHook",
     "Hook",
     "LogHook",
     "RecordHook",

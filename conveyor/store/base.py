@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
+from conveyor.store.flow import FlowStore
 from conveyor.store.reliability import ReliabilityStore
 
 
@@ -72,7 +73,7 @@ class Failure:
 
 
 @runtime_checkable
-class JobStore(ReliabilityStore, Protocol):
+class JobStore(ReliabilityStore, FlowStore, Protocol):
     """Named operations on jobs and API keys. Nobody outside the store builds queries."""
 
     # -- lifecycle ---------------------------------------------------------------

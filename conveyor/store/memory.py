@@ -17,10 +17,11 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from conveyor.store.memory_flow import MemoryFlowMixin
 from conveyor.store.memory_reliability import MemoryReliabilityMixin
 
 
-class MemoryStore(MemoryReliabilityMixin, TransitionMethods):
+class MemoryStore(MemoryReliabilityMixin, MemoryFlowMixin, TransitionMethods):
     """Thread-safe, process-local; behaves like the SQL store for every named operation."""
 
     def __init__(self) -> None:
@@ -28,6 +29,7 @@ class MemoryStore(MemoryReliabilityMixin, TransitionMethods):
         self._jobs: dict[str, Job] = {}
         self._keys: dict[str, ApiKey] = {}
         self._init_reliability()
+        self._init_flow()
 
     def migrate(self) -> None:
         return None

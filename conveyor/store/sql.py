@@ -49,6 +49,7 @@ from conveyor.store.base import (
     encode_cursor,
 )
 from conveyor.store.schema import api_keys, jobs
+from conveyor.store.sql_flow import SqlFlowMixin
 from conveyor.store.sql_reliability import SqlReliabilityMixin
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -77,7 +78,7 @@ def _dispose_engines_in_child() -> None:
 os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 
-class SqlStore(SqlReliabilityMixin, TransitionMethods):
+class SqlStore(SqlReliabilityMixin, SqlFlowMixin, TransitionMethods):
     """JobStore on a SQL database. Safe to share between threads; fork-safe."""
 
     def __init__(self, url: str) -> None:

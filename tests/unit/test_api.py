@@ -171,6 +171,8 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "retry",
         "idempotency_key",
         "replay_of",
+        "rate_limit",
+        "reason",
     }
 
 

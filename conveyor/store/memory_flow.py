@@ -1,0 +1,77 @@
+"""FlowStore in memory (mixed into MemoryStore)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from conveyor.policies.concurrency import Slot, decide_slot
+from conveyor.policies.ratelimit import Rate, decide
+from conveyor.store.flow import QueueState
+
+
+class MemoryFlowMixin:
+    _lock: threading.RLock
+
+    def _init_flow(self) -> None:
+        self._buckets: dict[str, float] = {}
+        self._reservations: dict[str, float] = {}
+        self._leases: dict[str, dict[str, float]] = {}
+        self._queue_states: dict[str, QueueState] = {}
+
+    def take_rate_token(
+        self, bucket: str, rate: Rate, job_id: str, now: float | None = None
+    ) -> float:
+        with self._lock:
+            now = time.time() if now is None else now
+            decision = decide(rate, now, self._buckets.get(bucket), self._reservations.get(job_id))
+            if decision.tat is not None:
+                self._buckets[bucket] = decision.tat
+            if decision.reservation is None:
+                self._reservations.pop(job_id, None)
+            else:
+                self._reservations[job_id] = decision.reservation
+            return decision.wait
+
+    def acquire_lease(
+        self,
+        key: str,
+        job_id: str,
+        limit: int,
+        ttl: float,
+        retry_delay: float,
+        now: float | None = None,
+    ) -> Slot:
+        with self._lock:
+            now = time.time() if now is None else now
+            leases = self._leases.setdefault(key, {})
+            for holder in [job for job, expiry in leases.items() if expiry <= now]:
+                del leases[holder]
+            slot = decide_slot(leases, job_id, limit, now, retry_delay)
+            if slot.acquired:
+                leases[job_id] = now + ttl
+            return slot
+
+    def renew_leases(
+        self, leases: Sequence[tuple[str, str]], ttl: float, now: float | None = None
+    ) -> None:
+        with self._lock:
+            expires = (time.time() if now is None else now) + ttl
+            for key, job_id in leases:
+                held = self._leases.get(key, {})
+                if job_id in held:
+                    held[job_id] = expires
+
+    def release_lease(self, key: str, job_id: str) -> None:
+        with self._lock:
+            self._leases.get(key, {}).pop(job_id, None)
+
+    def set_queue_paused(self, name: str, paused: bool, at: datetime) -> None:
+        with self._lock:
+            self._queue_states[name] = QueueState(name, paused, at)
+
+    def list_queue_states(self) -> list[QueueState]:
+        with self._lock:
+            return sorted(self._queue_states.values(), key=lambda state: state.name)

@@ -1,0 +1,135 @@
+"""FlowStore on SQL (mixed into SqlStore): one row per bucket, locked for each take.
+
+Works on SQLite (a write transaction takes the database lock up front) and on
+PostgreSQL (``SELECT ... FOR UPDATE`` on the bucket row), so concurrent workers
+on any number of machines see one bucket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from conveyor.policies.concurrency import Slot, decide_slot
+from conveyor.policies.ratelimit import Rate, decide
+from conveyor.store.flow import QueueState
+from conveyor.store.schema import concurrency_leases, queue_states, rate_buckets, rate_reservations
+
+
+def _insert_ignore(conn: Connection, table: Any, row: dict[str, Any]) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).values(row).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).values(row).on_conflict_do_nothing()
+    return insert(table).values(row)
+
+
+def _locked_bucket(conn: Connection, name: str) -> float | None:
+    """The bucket's state, with its row locked until the transaction ends."""
+    conn.execute(_insert_ignore(conn, rate_buckets, {"name": name, "tat": None}))
+    query = select(rate_buckets.c.tat).where(rate_buckets.c.name == name).with_for_update()
+    value = conn.execute(query).scalar_one()
+    return float(value) if value is not None else None
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+class SqlFlowMixin:
+    """Needs ``_tx`` from SqlStore."""
+
+    def _tx(self, write: bool = False) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # -- rate limits ---------------------------------------------------------------
+    def take_rate_token(
+        self, bucket: str, rate: Rate, job_id: str, now: float | None = None
+    ) -> float:
+        with self._tx(write=True) as conn:
+            found = conn.execute(
+                select(rate_reservations.c.due).where(rate_reservations.c.job_id == job_id)
+            ).scalar_one_or_none()
+            if found is not None:
+                decision = decide(rate, _now(now), None, float(found))
+                if decision.allowed:
+                    conn.execute(
+                        delete(rate_reservations).where(rate_reservations.c.job_id == job_id)
+                    )
+                return decision.wait
+            tat = _locked_bucket(conn, bucket)
+            decision = decide(rate, _now(now), tat)
+            conn.execute(
+                update(rate_buckets).where(rate_buckets.c.name == bucket).values(tat=decision.tat)
+            )
+            if decision.reservation is not None:
+                row = {"job_id": job_id, "bucket": bucket, "due": decision.reservation}
+                conn.execute(insert(rate_reservations).values(row))
+            return decision.wait
+
+    # -- concurrency leases --------------------------------------------------------
+    def acquire_lease(
+        self,
+        key: str,
+        job_id: str,
+        limit: int,
+        ttl: float,
+        retry_delay: float,
+        now: float | None = None,
+    ) -> Slot:
+        table = concurrency_leases
+        with self._tx(write=True) as conn:
+            _locked_bucket(conn, f"lease:{key}")  # serialises acquires of this key
+            now = _now(now)
+            expires = now + ttl
+            conn.execute(delete(table).where(table.c.key == key, table.c.expires <= now))
+            rows = conn.execute(select(table.c.job_id, table.c.expires).where(table.c.key == key))
+            leases = {row.job_id: float(row.expires) for row in rows}
+            slot = decide_slot(leases, job_id, limit, now, retry_delay)
+            if not slot.acquired:
+                return slot
+            if job_id in leases:
+                mine = and_(table.c.key == key, table.c.job_id == job_id)
+                conn.execute(update(table).where(mine).values(expires=expires))
+            else:
+                conn.execute(insert(table).values(key=key, job_id=job_id, expires=expires))
+            return slot
+
+    def renew_leases(
+        self, leases: Sequence[tuple[str, str]], ttl: float, now: float | None = None
+    ) -> None:
+        if not leases:
+            return
+        table = concurrency_leases
+        with self._tx(write=True) as conn:
+            expires = _now(now) + ttl
+            for key, job_id in leases:
+                mine = and_(table.c.key == key, table.c.job_id == job_id)
+                conn.execute(update(table).where(mine).values(expires=expires))
+
+    def release_lease(self, key: str, job_id: str) -> None:
+        table = concurrency_leases
+        with self._tx(write=True) as conn:
+            conn.execute(delete(table).where(table.c.key == key, table.c.job_id == job_id))
+
+    # -- paused queues -------------------------------------------------------------
+    def set_queue_paused(self, name: str, paused: bool, at: datetime) -> None:
+        with self._tx(write=True) as conn:
+            row = {"name": name, "paused": paused, "updated_at": at}
+            conn.execute(_insert_ignore(conn, queue_states, row))
+            conn.execute(
+                update(queue_states)
+                .where(queue_states.c.name == name)
+                .values(paused=paused, updated_at=at)
+            )
+
+    def list_queue_states(self) -> list[QueueState]:
+        with self._tx() as conn:
+            rows = conn.execute(select(queue_states).order_by(queue_states.c.name)).all()
+        return [QueueState(row.name, bool(row.paused), row.updated_at) for row in rows]

@@ -1,0 +1,105 @@
+"""Pure flow-control decisions: rate syntax, the token bucket, concurrency slots."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.policies.concurrency import ConcurrencyLimit, decide_slot
+from conveyor.policies.ratelimit import Limit, Rate, decide, parse_rate, submit_limit, task_limit
+from conveyor.task import TaskSpec
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10/m", Rate(10, 60.0)),
+        ("5/s", Rate(5, 1.0)),
+        ("1/h", Rate(1, 3600.0)),
+        ("50/s;burst=5", Rate(50, 1.0, 5)),
+        (" 3 / S ; burst = 2 ", Rate(3, 1.0, 2)),
+    ],
+)
+def test_parse_rate(text: str, expected: Rate) -> None:
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "10", "0/s", "10/d", "10/m;burst=-1", "x/s", "5/s;b=1"])
+def test_parse_rate_refuses_nonsense(text: str) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        parse_rate(text)
+
+
+def test_rate_round_trips_as_text() -> None:
+    for text in ("10/m", "5/s;burst=2", "1/h"):
+        assert str(parse_rate(text)) == text
+
+
+def test_limits_name_their_buckets() -> None:
+    shared = Limit("telegram", "30/s")
+    assert shared.parsed == Rate(30, 1.0)
+    assert task_limit("a", shared) is shared
+    assert task_limit("a", "10/m") == Limit("task:a", Rate(10, 60.0))
+    assert task_limit("a", None) is None
+    assert submit_limit("a", "5/s").bucket != submit_limit("a", "6/s").bucket
+    with pytest.raises(ValueError, match="name"):
+        Limit("bad name!", "1/s")
+
+
+def test_decide_spaces_tokens_evenly() -> None:
+    rate = parse_rate("4/s")
+    first = decide(rate, 100.0, None)
+    assert first.allowed and first.tat == pytest.approx(100.25)
+    second = decide(rate, 100.0, first.tat)
+    assert not second.allowed
+    assert second.wait == pytest.approx(0.25)
+    assert second.reservation == pytest.approx(100.25)
+    assert second.tat == pytest.approx(100.5)
+    # an idle bucket does not save up tokens beyond its burst
+    later = decide(rate, 200.0, second.tat)
+    assert later.allowed and later.tat == pytest.approx(200.25)
+
+
+def test_decide_never_exceeds_limit_plus_burst_in_any_window() -> None:
+    rate = parse_rate("5/s;burst=2")
+    tat: float | None = None
+    starts: list[float] = []
+    now = 0.0
+    for _ in range(40):  # 40 jobs arriving at once, each runs when its token is due
+        decision = decide(rate, now, tat)
+        tat = decision.tat
+        starts.append(now + decision.wait)
+    starts.sort()
+    for i, start in enumerate(starts):
+        in_window = [s for s in starts[i:] if s < start + 1.0 - 1e-9]
+        assert len(in_window) <= 5 + 2
+
+
+def test_a_reservation_runs_once_due() -> None:
+    rate = parse_rate("1/s")
+    assert decide(rate, 10.0, 50.0, reserved=12.0).wait == pytest.approx(2.0)
+    due = decide(rate, 12.0, 50.0, reserved=12.0)
+    assert due.allowed and due.tat is None and due.reservation is None
+
+
+def test_decide_slot() -> None:
+    leases = {"a": 110.0, "b": 105.0, "old": 99.0}
+    assert decide_slot(leases, "c", 3, 100.0, 1.0).acquired  # "old" expired
+    refused = decide_slot(leases, "c", 2, 100.0, 10.0)
+    assert not refused.acquired and refused.wait == pytest.approx(5.0)
+    assert decide_slot(leases, "c", 2, 100.0, 1.0).wait == pytest.approx(1.0)
+    assert decide_slot(leases, "a", 1, 100.0, 1.0).acquired
+
+
+def test_concurrency_key_names_a_parameter() -> None:
+    def send(user_id: int, text: str) -> None:
+        return None
+
+    spec = TaskSpec("flow.send", send, concurrency=ConcurrencyLimit(key="user_id", limit=1))
+    assert spec.concurrency is not None
+    one = spec.concurrency.slot_key(spec.name, {"user_id": 1, "text": "x"})
+    assert one == spec.concurrency.slot_key(spec.name, {"user_id": 1, "text": "y"})
+    assert one != spec.concurrency.slot_key(spec.name, {"user_id": 2, "text": "x"})
+    with pytest.raises(TypeError, match="concurrency key"):
+        TaskSpec("flow.bad", send, concurrency=ConcurrencyLimit(key="nope"))
+    with pytest.raises(ValueError, match="at least 1"):
+        ConcurrencyLimit(key="user_id", limit=0)
