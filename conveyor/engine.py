@@ -37,6 +37,8 @@ def _broker_options(settings: Settings) -> dict[str, Any]:
             "data_folder_out": str(folder / "queue"),
             "control_folder": str(folder / "control"),
             "store_processed": False,
+            # flow control defers jobs by short countdowns: pick them up promptly
+            "polling_interval": 0.1,
         }
     options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout}
     if settings.broker_url.startswith("redis"):

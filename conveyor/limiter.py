@@ -15,20 +15,26 @@ from typing import Protocol
 import redis
 
 from conveyor.policies.concurrency import Slot
-from conveyor.policies.ratelimit import DUE_SLACK, Rate
+from conveyor.policies.ratelimit import DUE_SLACK, LATE_GRACE, Rate
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
 
 PREFIX = "conveyor:flow:"
 
-#: KEYS: bucket, reservation; ARGV: interval, tolerance, slack. Returns the wait as a string.
+#: KEYS: bucket, reservation; ARGV: interval, tolerance, slack, late grace.
+#: Returns the wait as a string (policies.ratelimit.decide in Lua).
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local slack = tonumber(ARGV[3])
+local grace = tonumber(ARGV[4])
 local reserved = redis.call('GET', KEYS[2])
+if reserved and tonumber(reserved) < now - grace then
+  redis.call('DEL', KEYS[2])
+  reserved = nil
+end
 if reserved then
   local due = tonumber(reserved)
   if due <= now + slack then
@@ -133,7 +139,9 @@ class RedisLimiter:
 
     def take(self, bucket: str, rate: Rate, job_id: str) -> float:
         keys = [f"{PREFIX}bucket:{bucket}", f"{PREFIX}reserved:{job_id}"]
-        return float(self._take(keys=keys, args=[rate.interval, rate.tolerance, DUE_SLACK]))
+        return float(
+            self._take(keys=keys, args=[rate.interval, rate.tolerance, DUE_SLACK, LATE_GRACE])
+        )
 
     def acquire(self, key: str, job_id: str, limit: int) -> Slot:
         args: list[str | float] = [job_id, limit, self.lease, self.retry_delay]

@@ -15,7 +15,9 @@ one Redis key or one SQL row.
 A job that finds no token is not refused: it *reserves* the next token (the
 bucket moves on) and waits until that token is due. When it comes back it runs
 on its reservation without taking another token, so a backlog drains at exactly
-the limit and every waiting job is put back once, not once per retry round.
+the limit and every waiting job is put back once, not once per retry round. A job
+that comes back more than ``LATE_GRACE`` after its token was due (its worker was
+busy) lets the token go and takes a new one: starts are never bunched.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,150}$")
 
 #: a reservation this close to now counts as due (clock granularity, publish latency)
 DUE_SLACK = 0.005
+#: a job back later than this after its reserved token was due gives the token up and takes
+#: a new one, so late arrivals (a busy worker, a slow broker) never start in a bunch
+LATE_GRACE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +145,7 @@ def decide(rate: Rate, now: float, tat: float | None, reserved: float | None = N
 
     ``reserved`` is the due time this job reserved on an earlier take, if any.
     """
-    if reserved is not None:
+    if reserved is not None and reserved >= now - LATE_GRACE:
         if reserved <= now + DUE_SLACK:
             return Decision(0.0)
         return Decision(reserved - now, reservation=reserved)

@@ -52,25 +52,23 @@ class SqlFlowMixin:
     def take_rate_token(
         self, bucket: str, rate: Rate, job_id: str, now: float | None = None
     ) -> float:
+        mine = rate_reservations.c.job_id == job_id
         with self._tx(write=True) as conn:
-            found = conn.execute(
-                select(rate_reservations.c.due).where(rate_reservations.c.job_id == job_id)
-            ).scalar_one_or_none()
-            if found is not None:
-                decision = decide(rate, _now(now), None, float(found))
-                if decision.allowed:
-                    conn.execute(
-                        delete(rate_reservations).where(rate_reservations.c.job_id == job_id)
-                    )
-                return decision.wait
             tat = _locked_bucket(conn, bucket)
-            decision = decide(rate, _now(now), tat)
-            conn.execute(
-                update(rate_buckets).where(rate_buckets.c.name == bucket).values(tat=decision.tat)
-            )
-            if decision.reservation is not None:
-                row = {"job_id": job_id, "bucket": bucket, "due": decision.reservation}
-                conn.execute(insert(rate_reservations).values(row))
+            found = conn.execute(select(rate_reservations.c.due).where(mine)).scalar_one_or_none()
+            reserved = float(found) if found is not None else None
+            decision = decide(rate, _now(now), tat, reserved)
+            if decision.tat is not None:
+                conn.execute(
+                    update(rate_buckets)
+                    .where(rate_buckets.c.name == bucket)
+                    .values(tat=decision.tat)
+                )
+            if decision.reservation != reserved:
+                conn.execute(delete(rate_reservations).where(mine))
+                if decision.reservation is not None:
+                    row = {"job_id": job_id, "bucket": bucket, "due": decision.reservation}
+                    conn.execute(insert(rate_reservations).values(row))
             return decision.wait
 
     # -- concurrency leases --------------------------------------------------------

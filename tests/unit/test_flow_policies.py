@@ -103,3 +103,12 @@ def test_concurrency_key_names_a_parameter() -> None:
         TaskSpec("flow.bad", send, concurrency=ConcurrencyLimit(key="nope"))
     with pytest.raises(ValueError, match="at least 1"):
         ConcurrencyLimit(key="user_id", limit=0)
+
+
+def test_a_late_reservation_is_given_up_for_a_new_token() -> None:
+    rate = parse_rate("1/s")
+    # back 2 s after its token was due while the bucket is busy until 15: a new token at 15
+    late = decide(rate, 14.0, 15.0, reserved=12.0)
+    assert late.wait == pytest.approx(1.0)
+    assert late.reservation == pytest.approx(15.0)
+    assert late.tat == pytest.approx(16.0)
