@@ -14,6 +14,7 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 
 from conveyor.execution import ConveyorTask
+from conveyor.queuestate import QueueStateStep
 from conveyor.routing import route_for
 from conveyor.settings import Settings
 from conveyor.task import TaskRegistry, TaskSpec, registry
@@ -129,5 +130,6 @@ def create_app(settings: Settings, tasks: TaskRegistry = registry) -> Celery:
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     app.conveyor_settings = settings
+    app.steps["consumer"].add(QueueStateStep)
     register_tasks(app, tasks)
     return app

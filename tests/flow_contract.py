@@ -132,3 +132,14 @@ class QueueStateContract:
         store.set_queue_paused("email", False, at)
         assert not any(s.paused for s in store.list_queue_states())
         assert store.list_queue_states()[0].updated_at == at
+
+    def test_consumers_are_reported_per_worker(self, store: JobStore) -> None:
+        old = datetime(2024, 5, 1, tzinfo=UTC)
+        now = datetime(2024, 5, 1, 0, 1, tzinfo=UTC)
+        store.record_consumers("w1", ["default", "email"], now)
+        store.record_consumers("w2", ["email"], now)
+        store.record_consumers("gone", ["default"], old)
+        assert store.list_consumers(now) == {"default": ["w1"], "email": ["w1", "w2"]}
+        store.record_consumers("w1", [], now)  # w1 paused everything
+        assert store.list_consumers(now) == {"email": ["w2"]}
+        assert store.list_consumers(old)["default"] == ["gone"]

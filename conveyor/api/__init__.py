@@ -16,6 +16,7 @@ from conveyor.api.errors import install_error_handlers
 from conveyor.api.health import router as health_router
 from conveyor.api.jobs import router as jobs_router
 from conveyor.api.limits import BodyLimitMiddleware
+from conveyor.api.queues import router as queues_router
 from conveyor.api.requestid import RequestIdMiddleware
 from conveyor.api.tasks import router as tasks_router
 from conveyor.keys import Authenticator
@@ -69,4 +70,5 @@ def create_api(
         app.include_router(router)
     for router in (cancel_router, dead_letters_router):
         app.include_router(router)
+    app.include_router(queues_router)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from conveyor.cli import jobs, keys, reliability, service
+from conveyor.cli import jobs, keys, queues, reliability, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +18,8 @@ def cli() -> None:
 
 
 for command in (*service.COMMANDS, *jobs.COMMANDS, keys.keys, *reliability.COMMANDS):
+    cli.add_command(command)
+for command in queues.COMMANDS:
     cli.add_command(command)
 
 

@@ -20,6 +20,7 @@ class MemoryFlowMixin:
         self._reservations: dict[str, float] = {}
         self._leases: dict[str, dict[str, float]] = {}
         self._queue_states: dict[str, QueueState] = {}
+        self._consumers: dict[str, tuple[tuple[str, ...], datetime]] = {}
 
     def take_rate_token(
         self, bucket: str, rate: Rate, job_id: str, now: float | None = None
@@ -75,3 +76,16 @@ class MemoryFlowMixin:
     def list_queue_states(self) -> list[QueueState]:
         with self._lock:
             return sorted(self._queue_states.values(), key=lambda state: state.name)
+
+    def record_consumers(self, worker: str, queues: Sequence[str], at: datetime) -> None:
+        with self._lock:
+            self._consumers[worker] = (tuple(queues), at)
+
+    def list_consumers(self, seen_since: datetime) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for worker, (queues, at) in sorted(self._consumers.items()):
+                if at >= seen_since:
+                    for queue in queues:
+                        out.setdefault(queue, []).append(worker)
+        return out

@@ -188,3 +188,12 @@ queue_states = Table(
     Column("paused", Boolean, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+#: the queues each worker consumes, reported every few seconds (for ``GET /api/v1/queues``)
+queue_consumers = Table(
+    "queue_consumers",
+    metadata,
+    Column("worker", String(200), primary_key=True),
+    Column("queue", String(100), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
+)

@@ -19,7 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from conveyor.policies.concurrency import Slot, decide_slot
 from conveyor.policies.ratelimit import Rate, decide
 from conveyor.store.flow import QueueState
-from conveyor.store.schema import concurrency_leases, queue_states, rate_buckets, rate_reservations
+from conveyor.store.schema import (
+    concurrency_leases,
+    queue_consumers,
+    queue_states,
+    rate_buckets,
+    rate_reservations,
+)
 
 
 def _insert_ignore(conn: Connection, table: Any, row: dict[str, Any]) -> Any:
@@ -131,3 +137,27 @@ class SqlFlowMixin:
         with self._tx() as conn:
             rows = conn.execute(select(queue_states).order_by(queue_states.c.name)).all()
         return [QueueState(row.name, bool(row.paused), row.updated_at) for row in rows]
+
+    # -- who consumes what ---------------------------------------------------------
+    def record_consumers(self, worker: str, queues: Sequence[str], at: datetime) -> None:
+        table = queue_consumers
+        with self._tx(write=True) as conn:
+            conn.execute(delete(table).where(table.c.worker == worker))
+            rows = [{"worker": worker, "queue": queue, "seen_at": at} for queue in queues]
+            if rows:
+                conn.execute(insert(table), rows)
+            else:  # a worker consuming nothing (every queue paused) is still alive
+                conn.execute(insert(table).values(worker=worker, queue="", seen_at=at))
+
+    def list_consumers(self, seen_since: datetime) -> dict[str, list[str]]:
+        table = queue_consumers
+        query = (
+            select(table.c.queue, table.c.worker)
+            .where(table.c.seen_at >= seen_since, table.c.queue != "")
+            .order_by(table.c.queue, table.c.worker)
+        )
+        out: dict[str, list[str]] = {}
+        with self._tx() as conn:
+            for row in conn.execute(query):
+                out.setdefault(row.queue, []).append(row.worker)
+        return out

@@ -63,6 +63,7 @@ class TestPostgresQueueStates(QueueStateContract):
         pg_stores.append(store)
         with store.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM queue_states")
+            conn.exec_driver_sql("DELETE FROM queue_consumers")
         return store
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from conveyor.jobs import Job, JobState
+from conveyor.queues import QueueInfo, list_queues
 from conveyor.submit import SubmitRequest
 from tests.support.services import (
     AMQP_URL,
@@ -30,7 +32,14 @@ WORKERS = 3
 JITTER = 0.08
 
 
-def _start(stack: Stack) -> Iterator[Client]:
+@dataclass
+class Deployment:
+    kind: str
+    stack: Stack
+    client: Client
+
+
+def _start(kind: str, stack: Stack) -> Iterator[Deployment]:
     result = stack.conveyor("migrate")
     assert result.returncode == 0, result.stderr
     client = Client(stack)
@@ -39,23 +48,23 @@ def _start(stack: Stack) -> Iterator[Client]:
     for n in range(WORKERS):
         stack.start("worker", "-c", "1", "-n", f"flow{n}@%h", log_name="worker")
     try:
-        yield client
+        yield Deployment(kind, stack, client)
     finally:
         client.close()
         stack.stop_all()
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis", "rabbitmq+postgres"])
-def client(
+def deployment(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Client]:
+) -> Iterator[Deployment]:
     kind: str = request.param
     data_dir = tmp_path_factory.mktemp(kind.replace("+", "_"))
     if kind == "embedded":
-        yield from _start(Stack(data_dir))
+        yield from _start(kind, Stack(data_dir))
     elif kind == "redis":
         flush_redis(4)
-        yield from _start(Stack(data_dir, {"CONVEYOR_BROKER_URL": f"{REDIS_URL}/4"}))
+        yield from _start(kind, Stack(data_dir, {"CONVEYOR_BROKER_URL": f"{REDIS_URL}/4"}))
     else:
         require("rabbitmq")
         with fresh_postgres_database() as db_url:
@@ -64,7 +73,12 @@ def client(
                 "CONVEYOR_RESULT_BACKEND": "db+" + db_url,
                 "CONVEYOR_DATABASE_URL": db_url,
             }
-            yield from _start(Stack(data_dir, overrides))
+            yield from _start(kind, Stack(data_dir, overrides))
+
+
+@pytest.fixture
+def client(deployment: Deployment) -> Client:
+    return deployment.client
 
 
 def _submit(client: Client, task: str, n: int, **extra: object) -> Job:
@@ -139,3 +153,57 @@ def test_concurrency_per_key(client: Client) -> None:
         assert len(runs) == 3
         for (_, end), (start, _) in itertools.pairwise(runs):
             assert start >= end - 0.01, runs  # one at a time per user
+
+
+def _queue(client: Client, name: str) -> QueueInfo:
+    infos = list_queues(client.settings, client.store, client.app)
+    return next(info for info in infos if info.name == name)
+
+
+def _until(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def test_pause_and_resume_a_queue(deployment: Deployment) -> None:
+    client, stack = deployment.client, deployment.stack
+    assert _until(lambda: len(_queue(client, "maintenance").consumers) == WORKERS, 15)
+    result = stack.conveyor("queues", "pause", "maintenance")
+    assert result.returncode == 0, result.stderr
+    try:
+        time.sleep(5)  # every worker stops consuming within 5 s
+        job = client.submitter.submit(
+            SubmitRequest("tests.echo", kwargs={"value": "x"}, queue="maintenance")
+        )
+        other = client.submit("tests.echo", value="y")  # other queues keep flowing
+        assert client.wait(other.id).state is JobState.SUCCEEDED
+        time.sleep(2)
+        stored = client.store.get_job(job.id)
+        assert stored is not None and stored.state is JobState.QUEUED
+        info = _queue(client, "maintenance")
+        assert (info.paused, info.depth, info.consumers) == (True, 1, [])
+        if deployment.kind == "embedded":
+            _a_worker_started_later_respects_the_pause(deployment, job.id)
+    finally:
+        result = stack.conveyor("queues", "resume", "maintenance")
+        assert result.returncode == 0, result.stderr
+    done = client.wait(job.id, timeout=15)
+    assert done.state is JobState.SUCCEEDED
+    assert _until(lambda: len(_queue(client, "maintenance").consumers) >= WORKERS, 10)
+
+
+def _a_worker_started_later_respects_the_pause(deployment: Deployment, job_id: str) -> None:
+    stack = deployment.stack
+    stack.start("worker", "-c", "1", "-Q", "maintenance", "-n", "late@%h", log_name="late")
+    assert _until(lambda: "queue_paused" in _late_log(stack), 30), _late_log(stack)
+    time.sleep(1.5)
+    stored = deployment.client.store.get_job(job_id)
+    assert stored is not None and stored.state is JobState.QUEUED
+
+
+def _late_log(stack: Stack) -> str:
+    return "".join(p.read_text(errors="replace") for p in stack.data_dir.glob("late-*.log"))

@@ -49,9 +49,17 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_queue_states"),
     )
+    op.create_table(
+        "queue_consumers",
+        sa.Column("worker", sa.String(200), nullable=False),
+        sa.Column("queue", sa.String(100), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("worker", "queue", name="pk_queue_consumers"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("queue_consumers")
     op.drop_table("queue_states")
     op.drop_table("concurrency_leases")
     op.drop_table("rate_reservations")
