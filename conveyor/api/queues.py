@@ -78,7 +78,7 @@ def _set(context: ApiContext, name: str, paused: bool) -> QueueOut:
 @router.post(
     "/{name}/pause",
     dependencies=[Depends(require("write"))],
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
     summary="Pause a queue",
 )
 def pause(name: str, context: Context) -> QueueOut:
@@ -89,7 +89,7 @@ def pause(name: str, context: Context) -> QueueOut:
 @router.post(
     "/{name}/resume",
     dependencies=[Depends(require("write"))],
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
     summary="Resume a queue",
 )
 def resume(name: str, context: Context) -> QueueOut:
