@@ -61,6 +61,19 @@ def supports_priorities(settings: Settings) -> bool:
     return broker_kind(settings) in ("redis", "rabbitmq")
 
 
+def broker_priority(settings: Settings, priority: int | None) -> int | None:
+    """The message priority for conveyor's ``priority`` (0 lowest … 9 highest, None = 0).
+
+    RabbitMQ delivers higher numbers first; kombu's Redis transport serves its
+    sub-queue 0 first, so on Redis the number is turned around (and a job
+    without a priority goes last with priority-0 jobs, as on RabbitMQ).
+    Retries and deferrals re-publish the message's own (already turned) value.
+    """
+    if broker_kind(settings) == "redis":
+        return 9 - (priority or 0)
+    return priority
+
+
 def _filesystem_depth(folder: Path, name: str) -> int:
     suffix = f".{name}.msg"
     return sum(1 for path in folder.iterdir() if path.name.endswith(suffix))

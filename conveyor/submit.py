@@ -21,6 +21,7 @@ from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
 from conveyor.policies.ratelimit import parse_rate
+from conveyor.queues import broker_priority
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -171,7 +172,7 @@ class Submitter:
             kwargs=dict(job.kwargs),
             task_id=job.id,
             queue=job.queue,
-            priority=job.priority,
+            priority=broker_priority(self.settings, job.priority),
             eta=job.scheduled_for if job.scheduled_for and job.scheduled_for > utcnow() else None,
             retry=True,
             retry_policy=_PUBLISH_RETRY,

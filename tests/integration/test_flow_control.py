@@ -29,6 +29,8 @@ from tests.support.stack import Client, Stack
 pytestmark = pytest.mark.integration
 
 WORKERS = 3
+#: the priority test starts its own worker for "analytics"
+MAIN_QUEUES = "default,email,notifications,data_processing,maintenance,cleanup"
 JITTER = 0.08
 
 
@@ -46,7 +48,7 @@ def _start(kind: str, stack: Stack) -> Iterator[Deployment]:
     if not client.settings.is_embedded_broker:
         client.app.control.purge()
     for n in range(WORKERS):
-        stack.start("worker", "-c", "1", "-n", f"flow{n}@%h", log_name="worker")
+        stack.start("worker", "-c", "1", "-Q", MAIN_QUEUES, "-n", f"flow{n}@%h", log_name="worker")
     try:
         yield Deployment(kind, stack, client)
     finally:
@@ -207,3 +209,32 @@ def _a_worker_started_later_respects_the_pause(deployment: Deployment, job_id: s
 
 def _late_log(stack: Stack) -> str:
     return "".join(p.read_text(errors="replace") for p in stack.data_dir.glob("late-*.log"))
+
+
+def test_with_a_backlog_higher_priorities_start_first(deployment: Deployment) -> None:
+    if deployment.kind == "embedded":
+        pytest.skip("the embedded filesystem broker is FIFO (documented, flagged by the API)")
+    client, stack = deployment.client, deployment.stack
+    priorities = [0, 9, None, 3, 9, 5, 1]
+    jobs = [
+        client.submitter.submit(
+            SubmitRequest("tests.unlimited", kwargs={"n": n}, queue="analytics", priority=p)
+        )
+        for n, p in enumerate(priorities)
+    ]
+    # one slot, one message prefetched at a time: the backlog is taken strictly by priority
+    stack.start(
+        "worker",
+        "-c",
+        "1",
+        "-Q",
+        "analytics",
+        "--prefetch-multiplier",
+        "1",
+        "-n",
+        "prio@%h",
+        log_name="prio",
+    )
+    done = sorted(_wait_all(client, jobs), key=lambda job: job.result)
+    started = [job.priority or 0 for job in done]
+    assert started == sorted(started, reverse=True), started

@@ -6,6 +6,8 @@ import pytest
 
 from conveyor.policies.concurrency import ConcurrencyLimit, decide_slot
 from conveyor.policies.ratelimit import Limit, Rate, decide, parse_rate, submit_limit, task_limit
+from conveyor.queues import broker_priority, supports_priorities
+from conveyor.settings import load_settings
 from conveyor.task import TaskSpec
 
 
@@ -112,3 +114,12 @@ def test_a_late_reservation_is_given_up_for_a_new_token() -> None:
     assert late.wait == pytest.approx(1.0)
     assert late.reservation == pytest.approx(15.0)
     assert late.tat == pytest.approx(16.0)
+
+
+def test_priorities_are_turned_around_for_redis_only() -> None:
+    redis = load_settings(broker_url="redis://127.0.0.1:1/0")
+    amqp = load_settings(broker_url="amqp://guest:guest@127.0.0.1:1//")
+    assert [broker_priority(redis, p) for p in (9, 5, 0, None)] == [0, 4, 9, 9]
+    assert [broker_priority(amqp, p) for p in (9, 0, None)] == [9, 0, None]
+    assert supports_priorities(redis) and supports_priorities(amqp)
+    assert not supports_priorities(load_settings(broker_url=""))
