@@ -13,6 +13,7 @@ from conveyor.api.cancel import router as cancel_router
 from conveyor.api.context import ApiContext
 from conveyor.api.deadletters import router as dead_letters_router
 from conveyor.api.errors import install_error_handlers
+from conveyor.api.fanout import router as fanout_router
 from conveyor.api.health import router as health_router
 from conveyor.api.jobs import router as jobs_router
 from conveyor.api.limits import BodyLimitMiddleware
@@ -71,4 +72,5 @@ def create_api(
     for router in (cancel_router, dead_letters_router):
         app.include_router(router)
     app.include_router(queues_router)
+    app.include_router(fanout_router)
     return app

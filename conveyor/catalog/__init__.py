@@ -1,5 +1,5 @@
 """Ready-made tasks. Importing this package registers them."""
 
-from conveyor.catalog import webhook
+from conveyor.catalog import fanout, webhook
 
-__all__ = ["webhook"]
+__all__ = ["fanout", "webhook"]

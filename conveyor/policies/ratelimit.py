@@ -5,6 +5,7 @@ Syntax (``@task(rate_limit=...)``, ``"rate_limit"`` in a submit, ``Limit``)::
     "10/m"            10 per minute, evenly spaced (one every 6 s), no burst
     "50/s;burst=5"    50 per second, up to 5 more at once after an idle spell
     "1/h"             units: s (second), m (minute), h (hour)
+    "1/2s"            one every 2 seconds (a unit may carry a multiple: "5/10m")
 
 The bucket holds ``burst + 1`` tokens and refills at ``count / period``; in any
 window of one period at most ``count + burst`` jobs start. The maths is the
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
 _RATE = re.compile(
-    r"^\s*(?P<count>\d+)\s*/\s*(?P<unit>[a-z]+)\s*(?:;\s*burst\s*=\s*(?P<burst>\d+)\s*)?$"
+    r"^\s*(?P<count>\d+)\s*/\s*(?P<mult>\d+)?\s*(?P<unit>[a-z]+)\s*"
+    r"(?:;\s*burst\s*=\s*(?P<burst>\d+)\s*)?$"
 )
 _NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,150}$")
 
@@ -65,9 +67,16 @@ class Rate:
         return self.burst * self.interval
 
     def __str__(self) -> str:
-        unit = {1.0: "s", 60.0: "m", 3600.0: "h"}.get(self.period, f"{self.period:g}s")
+        unit = {1.0: "s", 60.0: "m", 3600.0: "h"}.get(self.period) or _period_text(self.period)
         text = f"{self.count}/{unit}"
         return f"{text};burst={self.burst}" if self.burst else text
+
+
+def _period_text(period: float) -> str:
+    for size, unit in ((3600.0, "h"), (60.0, "m")):
+        if period % size == 0:
+            return f"{period / size:g}{unit}"
+    return f"{period:g}s"
 
 
 def parse_rate(text: str) -> Rate:
@@ -78,7 +87,11 @@ def parse_rate(text: str) -> Rate:
             f"invalid rate {text!r}: use COUNT/UNIT with UNIT s, m or h, "
             "optionally ';burst=N' (e.g. '10/m', '50/s;burst=5')"
         )
-    return Rate(int(match["count"]), _UNITS[match["unit"]], int(match["burst"] or 0))
+    multiple = int(match["mult"] or 1)
+    if multiple < 1:
+        raise ValueError(f"invalid rate {text!r}: the period must be positive")
+    period = multiple * _UNITS[match["unit"]]
+    return Rate(int(match["count"]), period, int(match["burst"] or 0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from conveyor.keys import create_key
 from conveyor.limiter import StoreLimiter
 from conveyor.policies.concurrency import ConcurrencyLimit
 from conveyor.settings import Settings, load_settings
-from conveyor.store.base import Failure
+from conveyor.store.base import Failure, JobFilter
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
 from conveyor.task import task
@@ -184,3 +185,43 @@ def test_a_concurrency_slot_is_held_until_the_run_ends(api: Api) -> None:
     assert hook.before_run(_ctx(two.id, "flowtest.per_user")).runs
     hook.on_success(_ctx(two.id, "flowtest.per_user"), 1)
     assert hook.renewer.held == {other.id: hook.renewer.held[other.id]}
+
+
+# -- fan-out -----------------------------------------------------------------------
+
+
+@task(name="flowtest.remind")
+def remind(user_id: int) -> int:
+    return user_id
+
+
+def test_fanout_spaces_jobs_and_respects_quiet_hours(api: Api) -> None:
+    items: list[dict[str, Any]] = [{"user_id": n} for n in range(4)]
+    items.append({"user_id": 9, "timezone": "Pacific/Kiritimati"})
+    body = {"task": "flowtest.remind", "items": items, "rate": "1/2s", "quiet_hours": "00:00-23:59"}
+    response = api.post("/api/v1/jobs/fanout", body)
+    assert response.status_code == 201, response.text
+    out = response.json()
+    assert out["count"] == 5 and len(out["job_ids"]) == 5
+    jobs = [api.store.get_job(job_id) for job_id in out["job_ids"]]
+    assert all(job is not None for job in jobs)
+    dues = [job.scheduled_for or job.created_at for job in jobs if job is not None]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(dues[:4])]
+    assert gaps == pytest.approx([2.0, 2.0, 2.0], abs=0.01)
+    assert {job.rate_limit for job in jobs if job is not None} == {"1/2s"}
+    assert {tuple(job.kwargs) for job in jobs if job is not None} == {("user_id",)}
+    # the last item is in quiet hours in its zone (all day but one minute): moved to its end
+    last = jobs[-1]
+    assert last is not None and last.scheduled_for is not None
+    assert (last.scheduled_for - dues[0]).total_seconds() > 60
+
+
+def test_fanout_refuses_everything_when_one_item_is_invalid(api: Api) -> None:
+    body = {"task": "flowtest.remind", "items": [{"user_id": 1}, {"user_id": "x"}]}
+    response = api.post("/api/v1/jobs/fanout", body)
+    assert response.status_code == 422
+    assert api.store.list_jobs(JobFilter(), 10).items == []
+    for bad in ({"rate": "soon"}, {"quiet_hours": "late"}):
+        response = api.post("/api/v1/jobs/fanout", {**body, "items": [{"user_id": 1}], **bad})
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "invalid_fanout"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import pytest
 
 from conveyor.policies.concurrency import ConcurrencyLimit, decide_slot
+from conveyor.policies.fanout import after_quiet_hours, due_at, parse_quiet_hours, zone
 from conveyor.policies.ratelimit import Limit, Rate, decide, parse_rate, submit_limit, task_limit
 from conveyor.queues import broker_priority, supports_priorities
 from conveyor.settings import load_settings
@@ -123,3 +126,45 @@ def test_priorities_are_turned_around_for_redis_only() -> None:
     assert [broker_priority(amqp, p) for p in (9, 0, None)] == [9, 0, None]
     assert supports_priorities(redis) and supports_priorities(amqp)
     assert not supports_priorities(load_settings(broker_url=""))
+
+
+# -- fan-out -----------------------------------------------------------------------
+
+
+def test_quiet_hours_wrap_past_midnight() -> None:
+    quiet = parse_quiet_hours("22:00-08:00")
+    assert str(quiet) == "22:00-08:00"
+    assert quiet.contains(time(23, 0)) and quiet.contains(time(7, 59))
+    assert not quiet.contains(time(8, 0)) and not quiet.contains(time(21, 59))
+    day = parse_quiet_hours("12:00-13:30")
+    assert day.contains(time(12, 45)) and not day.contains(time(13, 30))
+    for bad in ("22-08", "25:00-08:00", "10:00-10:00", ""):
+        with pytest.raises(ValueError, match="quiet hours"):
+            parse_quiet_hours(bad)
+
+
+def test_fanout_spacing_and_quiet_hours_in_the_recipients_zone() -> None:
+    start = datetime(2024, 5, 1, 19, 59, 58, tzinfo=UTC)  # 21:59:58 in Prague (UTC+2)
+    rate, quiet, prague = (
+        parse_rate("1/2s"),
+        parse_quiet_hours("22:00-08:00"),
+        zone("Europe/Prague"),
+    )
+    assert due_at(start, 0, rate) == start
+    assert due_at(start, 3, rate) == start + timedelta(seconds=6)
+    assert due_at(start, 0, rate, quiet, prague) == start  # 21:59:58 is not quiet yet
+    # 22:00:00 in Prague is quiet: moved to 08:00 next morning Prague time (06:00 UTC)
+    assert due_at(start, 1, rate, quiet, prague) == datetime(2024, 5, 2, 6, 0, tzinfo=UTC)
+    # the same moment is 15:59:58 in New York: not moved
+    assert due_at(start, 1, rate, quiet, zone("America/New_York")) == start + timedelta(seconds=2)
+    # early morning: moved to 08:00 the same day
+    early = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)  # 05:00 Prague
+    assert after_quiet_hours(early, quiet, prague) == datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="time zone"):
+        zone("Mars/Olympus")
+
+
+def test_rate_with_a_multiple_of_its_unit() -> None:
+    assert parse_rate("1/2s") == Rate(1, 2.0)
+    assert parse_rate("5/10m").interval == 120.0
+    assert str(parse_rate("1/90s;burst=2")) == "1/90s;burst=2"
