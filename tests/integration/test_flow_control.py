@@ -16,6 +16,7 @@ import pytest
 
 from conveyor.jobs import Job, JobState
 from conveyor.queues import QueueInfo, list_queues
+from conveyor.store.base import JobFilter
 from conveyor.submit import SubmitRequest
 from tests.support.services import (
     AMQP_URL,
@@ -238,3 +239,21 @@ def test_with_a_backlog_higher_priorities_start_first(deployment: Deployment) ->
     done = sorted(_wait_all(client, jobs), key=lambda job: job.result)
     started = [job.priority or 0 for job in done]
     assert started == sorted(started, reverse=True), started
+
+
+def test_fanout_task_expands_on_a_worker_at_the_rate(client: Client) -> None:
+    marker = 1000  # other tests here use small n
+    items = [{"n": marker + i} for i in range(4)]
+    parent = client.submitter.submit(
+        SubmitRequest("fanout", kwargs={"task": "tests.unlimited", "items": items, "rate": "2/s"})
+    )
+    done = client.wait(parent.id)
+    assert done.state is JobState.SUCCEEDED, done
+    assert done.result["count"] == 4
+    page = client.store.list_jobs(JobFilter(task="tests.unlimited"), 500)
+    children = [job for job in page.items if job.kwargs["n"] >= marker]
+    assert sorted(job.kwargs["n"] for job in children) == [marker + i for i in range(4)]
+    finished = _wait_all(client, children)
+    starts = sorted(job.result for job in finished)
+    _assert_at_most_per_second(starts, 2)
+    assert starts[-1] - starts[0] >= 1.5 - JITTER
