@@ -15,43 +15,53 @@ from typing import Protocol
 import redis
 
 from conveyor.policies.concurrency import Slot
-from conveyor.policies.ratelimit import DUE_SLACK, LATE_GRACE, Rate
+from conveyor.policies.ratelimit import DUE_SLACK, MIN_WAIT, Rate
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
 
 PREFIX = "conveyor:flow:"
 
-#: KEYS: bucket, reservation; ARGV: interval, tolerance, slack, late grace.
-#: Returns the wait as a string (policies.ratelimit.decide in Lua).
+#: KEYS: bucket, reservation, start log; ARGV: interval, tolerance, slack, period, cap, job id,
+#: min wait. Returns the wait as a string (policies.ratelimit.decide in Lua).
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local slack = tonumber(ARGV[3])
-local grace = tonumber(ARGV[4])
+local period = tonumber(ARGV[4])
+local cap = tonumber(ARGV[5])
+local min_wait = tonumber(ARGV[7])
+local keep = math.ceil((period + 3600) * 1000)
 local reserved = redis.call('GET', KEYS[2])
-if reserved and tonumber(reserved) < now - grace then
-  redis.call('DEL', KEYS[2])
-  reserved = nil
-end
 if reserved then
   local due = tonumber(reserved)
-  if due <= now + slack then
-    redis.call('DEL', KEYS[2])
-    return '0'
+  if due > now + slack then return tostring(due - now) end
+else
+  local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if tat < now then tat = now end
+  local due = tat - tolerance
+  if due < now then due = now end
+  local new_tat = tat + interval
+  redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now + 60) * 1000))
+  if due > now + slack then
+    redis.call('SET', KEYS[2], tostring(due), 'PX', math.ceil((due - now) * 1000) + keep)
+    return tostring(due - now)
   end
-  return tostring(due - now)
 end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local due = tat - tolerance
-if due < now then due = now end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now + 60) * 1000))
-if due <= now + slack then return '0' end
-redis.call('SET', KEYS[2], tostring(due), 'PX', math.ceil((due - now + 3600) * 1000))
-return tostring(due - now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - period)
+local n = redis.call('ZCARD', KEYS[3])
+if n >= cap then
+  local entry = redis.call('ZRANGE', KEYS[3], n - cap, n - cap, 'WITHSCORES')
+  local wait = tonumber(entry[2]) + period - now
+  if wait < min_wait then wait = min_wait end
+  redis.call('SET', KEYS[2], tostring(now + wait), 'PX', math.ceil(wait * 1000) + keep)
+  return tostring(wait)
+end
+redis.call('ZADD', KEYS[3], now, ARGV[6])
+redis.call('PEXPIRE', KEYS[3], math.ceil(period * 1000) + 1000)
+redis.call('DEL', KEYS[2])
+return '0'
 """
 
 #: KEYS: lease set; ARGV: job id, limit, ttl, retry delay. Returns '0' (acquired) or the wait.
@@ -138,10 +148,21 @@ class RedisLimiter:
         self._renew = self.client.register_script(_RENEW)
 
     def take(self, bucket: str, rate: Rate, job_id: str) -> float:
-        keys = [f"{PREFIX}bucket:{bucket}", f"{PREFIX}reserved:{job_id}"]
-        return float(
-            self._take(keys=keys, args=[rate.interval, rate.tolerance, DUE_SLACK, LATE_GRACE])
-        )
+        keys = [
+            f"{PREFIX}bucket:{bucket}",
+            f"{PREFIX}reserved:{job_id}",
+            f"{PREFIX}starts:{bucket}",
+        ]
+        args: list[str | float] = [
+            rate.interval,
+            rate.tolerance,
+            DUE_SLACK,
+            rate.period,
+            rate.count + rate.burst,
+            job_id,
+            MIN_WAIT,
+        ]
+        return float(self._take(keys=keys, args=args))
 
     def acquire(self, key: str, job_id: str, limit: int) -> Slot:
         args: list[str | float] = [job_id, limit, self.lease, self.retry_delay]

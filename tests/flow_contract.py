@@ -59,6 +59,16 @@ class LimiterContract:
         assert waits[:3] == [0, 0, 0]
         assert 0.9 <= waits[3] <= 1.0
 
+    def test_late_jobs_do_not_start_in_a_bunch(self, limiter: Limiter) -> None:
+        bucket, rate, job = _bucket(), parse_rate("2/s"), _ids()
+        assert limiter.take(bucket, rate, job("a")) == 0
+        waits = [limiter.take(bucket, rate, job(name)) for name in "bcd"]  # due +0.5, +1, +1.5
+        time.sleep(waits[-1] + 0.1)  # all three come back late, together
+        assert limiter.take(bucket, rate, job("b")) == 0
+        assert limiter.take(bucket, rate, job("c")) == 0
+        # two started within the last second: d waits until the first of them leaves the window
+        assert 0.85 <= limiter.take(bucket, rate, job("d")) <= 1.0
+
     def test_buckets_are_shared_between_workers(self, limiter: Limiter, limiters: Opener) -> None:
         bucket, rate, job = _bucket(), parse_rate("10/m"), _ids()
         assert limiter.take(bucket, rate, job("a")) == 0

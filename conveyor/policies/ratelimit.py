@@ -7,23 +7,27 @@ Syntax (``@task(rate_limit=...)``, ``"rate_limit"`` in a submit, ``Limit``)::
     "1/h"             units: s (second), m (minute), h (hour)
     "1/2s"            one every 2 seconds (a unit may carry a multiple: "5/10m")
 
-The bucket holds ``burst + 1`` tokens and refills at ``count / period``; in any
-window of one period at most ``count + burst`` jobs start. The maths is the
-virtual-scheduling form of a token bucket (GCRA): the whole bucket state is one
-number, the *theoretical arrival time* ``tat`` of the next token, so it fits in
-one Redis key or one SQL row.
+Two mechanisms, one decision:
 
-A job that finds no token is not refused: it *reserves* the next token (the
-bucket moves on) and waits until that token is due. When it comes back it runs
-on its reservation without taking another token, so a backlog drains at exactly
-the limit and every waiting job is put back once, not once per retry round. A job
-that comes back more than ``LATE_GRACE`` after its token was due (its worker was
-busy) lets the token go and takes a new one: starts are never bunched.
+* **Schedule** (a token bucket in its virtual-scheduling form, GCRA): the bucket
+  state is one number, the *theoretical arrival time* ``tat`` of the next token.
+  A job that finds no token is not refused: it *reserves* the next one (the
+  bucket moves on) and waits until it is due, so a backlog is spread evenly and
+  every waiting job is put back about once, not once per retry round.
+* **Guard** (a log of the starts in the last period): a job that is due (on
+  time or late — its worker was busy) starts only while fewer than
+  ``count + burst`` jobs started in the last ``period`` seconds; otherwise it
+  waits until enough of them leave the window, keeping its turn.
+
+So in any window of one period at most ``count + burst`` jobs start, however
+late jobs come back, and a late job never wastes its token (the mean rate stays
+at the limit).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
@@ -35,9 +39,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,150}$")
 
 #: a reservation this close to now counts as due (clock granularity, publish latency)
 DUE_SLACK = 0.005
-#: a job back later than this after its reserved token was due gives the token up and takes
-#: a new one, so late arrivals (a busy worker, a slow broker) never start in a bunch
-LATE_GRACE = 0.05
+#: shortest wait when the start log is full (the next start frees up at least this late)
+MIN_WAIT = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +139,12 @@ def submit_limit(task: str, text: str) -> Limit:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What one take from the bucket decided.
+    """What one take decided.
 
-    ``wait`` is 0 when the job may run now, else the seconds until its token is
-    due. ``tat`` is the bucket's new state (None = unchanged); ``reservation``
-    the due time to remember for this job (None = nothing to remember; a used
-    reservation is forgotten).
+    ``wait`` is 0 when the job may start now (its start is then logged), else
+    the seconds to wait. ``tat`` is the bucket's new state (None = unchanged);
+    ``reservation`` the time this job comes back with priority (None = nothing
+    to remember; a used reservation is forgotten).
     """
 
     wait: float
@@ -153,18 +156,38 @@ class Decision:
         return self.wait <= 0
 
 
-def decide(rate: Rate, now: float, tat: float | None, reserved: float | None = None) -> Decision:
-    """Take a token at ``now`` from a bucket whose state is ``tat`` (None = never used).
+def _window_wait(rate: Rate, now: float, recent: Iterable[float]) -> float:
+    """0 when the start log has room now, else the seconds until it has."""
+    cap = rate.count + rate.burst
+    window = sorted(at for at in recent if at > now - rate.period)
+    if len(window) < cap:
+        return 0.0
+    return max(window[len(window) - cap] + rate.period - now, MIN_WAIT)
 
-    ``reserved`` is the due time this job reserved on an earlier take, if any.
+
+def decide(
+    rate: Rate,
+    now: float,
+    tat: float | None,
+    reserved: float | None = None,
+    recent: Iterable[float] = (),
+) -> Decision:
+    """Take a token at ``now`` for one job.
+
+    ``tat`` is the bucket state (None = never used), ``reserved`` the time this
+    job reserved on an earlier take (if any), ``recent`` the start times logged
+    for the bucket (older entries are ignored).
     """
-    if reserved is not None and reserved >= now - LATE_GRACE:
-        if reserved <= now + DUE_SLACK:
-            return Decision(0.0)
+    new_tat = None
+    if reserved is None:
+        current = max(tat if tat is not None else now, now)
+        due = max(now, current - rate.tolerance)
+        new_tat = current + rate.interval
+        if due > now + DUE_SLACK:
+            return Decision(due - now, tat=new_tat, reservation=due)
+    elif reserved > now + DUE_SLACK:
         return Decision(reserved - now, reservation=reserved)
-    current = max(tat if tat is not None else now, now)
-    due = max(now, current - rate.tolerance)
-    new_tat = current + rate.interval
-    if due <= now + DUE_SLACK:
-        return Decision(0.0, tat=new_tat)
-    return Decision(due - now, tat=new_tat, reservation=due)
+    wait = _window_wait(rate, now, recent)
+    if wait > 0:
+        return Decision(wait, tat=new_tat, reservation=now + wait)
+    return Decision(0.0, tat=new_tat)

@@ -18,6 +18,7 @@ class MemoryFlowMixin:
     def _init_flow(self) -> None:
         self._buckets: dict[str, float] = {}
         self._reservations: dict[str, float] = {}
+        self._starts: dict[str, dict[str, float]] = {}
         self._leases: dict[str, dict[str, float]] = {}
         self._queue_states: dict[str, QueueState] = {}
         self._consumers: dict[str, tuple[tuple[str, ...], datetime]] = {}
@@ -27,13 +28,20 @@ class MemoryFlowMixin:
     ) -> float:
         with self._lock:
             now = time.time() if now is None else now
-            decision = decide(rate, now, self._buckets.get(bucket), self._reservations.get(job_id))
+            starts = self._starts.setdefault(bucket, {})
+            for old in [job for job, at in starts.items() if at <= now - rate.period]:
+                del starts[old]
+            reserved = self._reservations.get(job_id)
+            tat = self._buckets.get(bucket)
+            decision = decide(rate, now, tat, reserved, starts.values())
             if decision.tat is not None:
                 self._buckets[bucket] = decision.tat
             if decision.reservation is None:
                 self._reservations.pop(job_id, None)
             else:
                 self._reservations[job_id] = decision.reservation
+            if decision.allowed:
+                starts[job_id] = now
             return decision.wait
 
     def acquire_lease(

@@ -171,6 +171,15 @@ rate_reservations = Table(
     Column("due", Float, nullable=False),
 )
 
+#: when jobs of a bucket started within its last period (the guard of the rate limit)
+rate_starts = Table(
+    "rate_starts",
+    metadata,
+    Column("bucket", String(300), primary_key=True),
+    Column("job_id", String(200), primary_key=True),
+    Column("at", Float, nullable=False),
+)
+
 #: concurrency slots held by running jobs, until ``expires`` (epoch seconds) unless renewed
 concurrency_leases = Table(
     "concurrency_leases",

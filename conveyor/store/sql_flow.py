@@ -25,6 +25,7 @@ from conveyor.store.schema import (
     queue_states,
     rate_buckets,
     rate_reservations,
+    rate_starts,
 )
 
 
@@ -48,6 +49,22 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
+def _recent_starts(conn: Connection, bucket: str, now: float, rate: Rate) -> list[float]:
+    """The bucket's start log within the last period (older entries are deleted)."""
+    table = rate_starts
+    conn.execute(delete(table).where(table.c.bucket == bucket, table.c.at <= now - rate.period))
+    return [
+        float(at)
+        for at in conn.execute(select(table.c.at).where(table.c.bucket == bucket)).scalars()
+    ]
+
+
+def _log_start(conn: Connection, bucket: str, job_id: str, now: float) -> None:
+    table = rate_starts
+    conn.execute(delete(table).where(table.c.bucket == bucket, table.c.job_id == job_id))
+    conn.execute(insert(table).values(bucket=bucket, job_id=job_id, at=now))
+
+
 class SqlFlowMixin:
     """Needs ``_tx`` from SqlStore."""
 
@@ -61,9 +78,10 @@ class SqlFlowMixin:
         mine = rate_reservations.c.job_id == job_id
         with self._tx(write=True) as conn:
             tat = _locked_bucket(conn, bucket)
+            now = _now(now)
             found = conn.execute(select(rate_reservations.c.due).where(mine)).scalar_one_or_none()
             reserved = float(found) if found is not None else None
-            decision = decide(rate, _now(now), tat, reserved)
+            decision = decide(rate, now, tat, reserved, _recent_starts(conn, bucket, now, rate))
             if decision.tat is not None:
                 conn.execute(
                     update(rate_buckets)
@@ -75,6 +93,8 @@ class SqlFlowMixin:
                 if decision.reservation is not None:
                     row = {"job_id": job_id, "bucket": bucket, "due": decision.reservation}
                     conn.execute(insert(rate_reservations).values(row))
+            if decision.allowed:
+                _log_start(conn, bucket, job_id, now)
             return decision.wait
 
     # -- concurrency leases --------------------------------------------------------

@@ -110,13 +110,19 @@ def test_concurrency_key_names_a_parameter() -> None:
         ConcurrencyLimit(key="user_id", limit=0)
 
 
-def test_a_late_reservation_is_given_up_for_a_new_token() -> None:
-    rate = parse_rate("1/s")
-    # back 2 s after its token was due while the bucket is busy until 15: a new token at 15
-    late = decide(rate, 14.0, 15.0, reserved=12.0)
-    assert late.wait == pytest.approx(1.0)
-    assert late.reservation == pytest.approx(15.0)
-    assert late.tat == pytest.approx(16.0)
+def test_late_jobs_start_only_while_the_start_log_has_room() -> None:
+    rate = parse_rate("5/s")
+    full = [1.0, 1.1, 1.2, 1.3, 1.4, 0.2]  # 0.2 is older than a period: ignored
+    late = decide(rate, 1.5, 9.0, reserved=0.4, recent=full)
+    assert late.wait == pytest.approx(0.5)  # when 1.0 leaves the window
+    assert late.reservation == pytest.approx(2.0)
+    assert late.tat is None  # it keeps its turn, takes no new token
+    assert decide(rate, 1.5, 9.0, reserved=0.4, recent=full[1:]).allowed
+    # a fresh job whose token is due now is held by the same guard
+    fresh = decide(rate, 1.5, None, recent=full)
+    assert fresh.wait == pytest.approx(0.5) and fresh.tat == pytest.approx(1.7)
+    burst = parse_rate("5/s;burst=1")
+    assert decide(burst, 1.5, None, recent=full).allowed
 
 
 def test_priorities_are_turned_around_for_redis_only() -> None:

@@ -36,6 +36,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", name="pk_rate_reservations"),
     )
     op.create_table(
+        "rate_starts",
+        sa.Column("bucket", sa.String(300), nullable=False),
+        sa.Column("job_id", sa.String(200), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("bucket", "job_id", name="pk_rate_starts"),
+    )
+    op.create_table(
         "concurrency_leases",
         sa.Column("key", sa.String(300), nullable=False),
         sa.Column("job_id", sa.String(200), nullable=False),
@@ -62,6 +69,7 @@ def downgrade() -> None:
     op.drop_table("queue_consumers")
     op.drop_table("queue_states")
     op.drop_table("concurrency_leases")
+    op.drop_table("rate_starts")
     op.drop_table("rate_reservations")
     op.drop_table("rate_buckets")
     with op.batch_alter_table("jobs") as batch:
