@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.ratelimit_tasks import RATE_ENV, TASK
+from bench.ratelimit_tasks import FREE_TASK, RATE_ENV, TASK
 from conveyor.engine import create_app
 from conveyor.jobs import JobState
 from conveyor.policies.ratelimit import parse_rate
@@ -47,6 +47,7 @@ IMPORTS = "bench.ratelimit_tasks"
 class Report:
     backend: str
     workers: int
+    pool: str
     rate: str
     duration: float
     started: int
@@ -106,13 +107,28 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _starts(store: JobStore) -> list[float]:
-    page = store.list_jobs(JobFilter(state=JobState.SUCCEEDED, task=TASK), 100_000)
-    return [float(job.result) for job in page.items]
+    page = store.list_jobs(JobFilter(state=JobState.SUCCEEDED), 100_000)
+    return [float(job.result) for job in page.items if job.task in (TASK, FREE_TASK)]
 
 
-def run(
-    backend: str, redis_url: str, database_url: str, workers: int, rate: str, duration: float
-) -> Report:
+@dataclass(frozen=True)
+class Options:
+    backend: str = "redis"
+    redis_url: str = "redis://127.0.0.1:6379/5"
+    database_url: str = ""
+    workers: int = 4
+    concurrency: int = 1
+    pool: str = "prefork"
+    rate: str = "50/s"
+    duration: float = 30.0
+    #: run the same task without a limit: the machine's baseline throughput
+    baseline: bool = False
+
+
+def run(options: Options) -> Report:
+    backend, redis_url, database_url = options.backend, options.redis_url, options.database_url
+    workers, concurrency, pool = options.workers, options.concurrency, options.pool
+    rate, duration = options.rate, options.duration
     parsed = parse_rate(rate)
     data_dir = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
     broker = redis_url if backend == "redis" else ""
@@ -131,9 +147,12 @@ def run(
     backlog = int(parsed.count / parsed.period * duration * 1.2) + parsed.burst
     began = time.monotonic()
     for n in range(backlog):  # the backlog is in the queue before any worker starts
-        submitter.submit(SubmitRequest(TASK, kwargs={"n": n}))
+        submitter.submit(SubmitRequest(FREE_TASK if options.baseline else TASK, kwargs={"n": n}))
     print(f"submitted {backlog} jobs in {time.monotonic() - began:.1f} s", file=sys.stderr)
-    procs = [_conveyor(env, "worker", "-c", "1", "-n", f"bench{n}@%h") for n in range(workers)]
+    procs = [
+        _conveyor(env, "worker", "-c", str(concurrency), "-P", pool, "-n", f"bench{n}@%h")
+        for n in range(workers)
+    ]
     try:
         deadline = time.time() + duration + 60
         while time.time() < deadline:
@@ -152,7 +171,8 @@ def run(
     return Report(
         backend=backend,
         workers=workers,
-        rate=str(parsed),
+        pool=f"{pool} x{concurrency}",
+        rate="none (baseline)" if options.baseline else str(parsed),
         duration=duration,
         started=len(window),
         max_in_any_second=max_in_window(window),
@@ -168,11 +188,24 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--database-url", default="", help="Job store [embedded SQLite].")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=1, help="Pool size per worker.")
+    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork")
+    parser.add_argument("--baseline", action="store_true", help="Same task, no limit.")
     parser.add_argument("--rate", default="50/s")
     parser.add_argument("--duration", type=float, default=30.0)
     args = parser.parse_args()
     report = run(
-        args.backend, args.redis_url, args.database_url, args.workers, args.rate, args.duration
+        Options(
+            backend=args.backend,
+            redis_url=args.redis_url,
+            database_url=args.database_url,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            pool=args.pool,
+            rate=args.rate,
+            duration=args.duration,
+            baseline=args.baseline,
+        )
     )
     print(json.dumps(asdict(report), indent=2))
 
