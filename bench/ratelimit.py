@@ -13,7 +13,8 @@ Usage::
     python -m bench.ratelimit [--backend redis|embedded] [--redis-url URL]
                               [--workers 4] [--rate 50/s] [--duration 30]
 
-The task body records ``time.time()`` as its result; nothing else is measured.
+A job's start is its recorded ``started_at`` (written right after the limiter
+let it run); the task body does nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import redis
 
 from bench.ratelimit_tasks import FREE_TASK, RATE_ENV, TASK
 from conveyor.engine import create_app
@@ -107,8 +110,13 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _starts(store: JobStore) -> list[float]:
+    """When each finished job started, as recorded (``started_at``: right after the gate)."""
     page = store.list_jobs(JobFilter(state=JobState.SUCCEEDED), 100_000)
-    return [float(job.result) for job in page.items if job.task in (TASK, FREE_TASK)]
+    return [
+        job.started_at.timestamp()
+        for job in page.items
+        if job.task in (TASK, FREE_TASK) and job.started_at is not None
+    ]
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,7 @@ def run(options: Options) -> Report:
     app = create_app(settings)
     if backend == "redis":
         app.control.purge()
+        redis.Redis.from_url(redis_url).flushdb()  # buckets and start logs of an earlier run
     submitter = Submitter(settings, store, app)
     backlog = int(parsed.count / parsed.period * duration * 1.2) + parsed.burst
     began = time.monotonic()

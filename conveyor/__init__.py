@@ -11,6 +11,8 @@ from conveyor.errors import (
     TemporaryError,
 )
 from conveyor.jobs import Job, JobState
+from conveyor.policies.concurrency import ConcurrencyLimit
+from conveyor.policies.ratelimit import Limit
 from conveyor.policies.retry import RetryPolicy
 from conveyor.settings import Settings, get_settings, load_settings
 from conveyor.task import TaskFunction, task
@@ -18,10 +20,12 @@ from conveyor.task import TaskFunction, task
 __all__ = [
     "ArgumentsInvalid",
     "BrokerUnavailable",
+    "ConcurrencyLimit",
     "ConveyorError",
     "Job",
     "JobContext",
     "JobState",
+    "Limit",
     "PermanentError",
     "RetryPolicy",
     "Settings",

@@ -21,8 +21,9 @@ from conveyor.store.base import JobStore
 
 PREFIX = "conveyor:flow:"
 
-#: KEYS: bucket, reservation, start log; ARGV: interval, tolerance, slack, period, cap, job id,
-#: min wait. Returns the wait as a string (policies.ratelimit.decide in Lua).
+#: KEYS: bucket, reservation, start log.
+#: ARGV: interval, tolerance, slack, guard window, cap, job id, min wait.
+#: Returns the wait as a string (policies.ratelimit.decide in Lua).
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -157,7 +158,7 @@ class RedisLimiter:
             rate.interval,
             rate.tolerance,
             DUE_SLACK,
-            rate.period,
+            rate.guard_window,
             rate.count + rate.burst,
             job_id,
             MIN_WAIT,

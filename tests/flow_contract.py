@@ -48,7 +48,7 @@ class LimiterContract:
         assert first > 0
         again = limiter.take(bucket, rate, job("b"))  # came back early: same token, less to wait
         assert 0 < again <= first
-        time.sleep(again + 0.01)
+        time.sleep(again + 0.05)  # (a started; the guard window is the period + 30 ms)
         assert limiter.take(bucket, rate, job("b")) == 0  # runs on its reservation
         # the reservation is used up: b's next take is a new token
         assert limiter.take(bucket, rate, job("b")) > 0
@@ -67,7 +67,7 @@ class LimiterContract:
         assert limiter.take(bucket, rate, job("b")) == 0
         assert limiter.take(bucket, rate, job("c")) == 0
         # two started within the last second: d waits until the first of them leaves the window
-        assert 0.85 <= limiter.take(bucket, rate, job("d")) <= 1.0
+        assert 0.85 <= limiter.take(bucket, rate, job("d")) <= 1.0 + 0.03
 
     def test_buckets_are_shared_between_workers(self, limiter: Limiter, limiters: Opener) -> None:
         bucket, rate, job = _bucket(), parse_rate("10/m"), _ids()

@@ -27,7 +27,8 @@ def default_hooks(
         hooks.append(StoreGateHook(store))
     if store is not None and settings is not None:
         hooks.append(DeadLetterRetentionHook(store, settings))
-    if store is not None and settings is not None:
+    if store is not None and settings is not None and not settings.broker_url.startswith("memory"):
+        # flow control needs a real broker to put jobs back (memory:// is inline/test mode)
         limiter = open_limiter(settings, store)
         hooks.append(FlowHook(store, limiter, settings.concurrency_lease))
     return hooks

@@ -29,7 +29,7 @@ class MemoryFlowMixin:
         with self._lock:
             now = time.time() if now is None else now
             starts = self._starts.setdefault(bucket, {})
-            for old in [job for job, at in starts.items() if at <= now - rate.period]:
+            for old in [job for job, at in starts.items() if at <= now - rate.guard_window]:
                 del starts[old]
             reserved = self._reservations.get(job_id)
             tat = self._buckets.get(bucket)

@@ -52,7 +52,8 @@ def _now(now: float | None) -> float:
 def _recent_starts(conn: Connection, bucket: str, now: float, rate: Rate) -> list[float]:
     """The bucket's start log within the last period (older entries are deleted)."""
     table = rate_starts
-    conn.execute(delete(table).where(table.c.bucket == bucket, table.c.at <= now - rate.period))
+    old = and_(table.c.bucket == bucket, table.c.at <= now - rate.guard_window)
+    conn.execute(delete(table).where(old))
     return [
         float(at)
         for at in conn.execute(select(table.c.at).where(table.c.bucket == bucket)).scalars()
@@ -95,6 +96,9 @@ class SqlFlowMixin:
                     conn.execute(insert(rate_reservations).values(row))
             if decision.allowed:
                 _log_start(conn, bucket, job_id, now)
+            # reservations of jobs that never came back (cancelled, purged)
+            stale = and_(rate_reservations.c.bucket == bucket, rate_reservations.c.due < now - 3600)
+            conn.execute(delete(rate_reservations).where(stale))
             return decision.wait
 
     # -- concurrency leases --------------------------------------------------------

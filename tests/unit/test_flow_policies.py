@@ -8,7 +8,15 @@ import pytest
 
 from conveyor.policies.concurrency import ConcurrencyLimit, decide_slot
 from conveyor.policies.fanout import after_quiet_hours, due_at, parse_quiet_hours, zone
-from conveyor.policies.ratelimit import Limit, Rate, decide, parse_rate, submit_limit, task_limit
+from conveyor.policies.ratelimit import (
+    GUARD_MARGIN,
+    Limit,
+    Rate,
+    decide,
+    parse_rate,
+    submit_limit,
+    task_limit,
+)
 from conveyor.queues import broker_priority, supports_priorities
 from conveyor.settings import load_settings
 from conveyor.task import TaskSpec
@@ -114,13 +122,14 @@ def test_late_jobs_start_only_while_the_start_log_has_room() -> None:
     rate = parse_rate("5/s")
     full = [1.0, 1.1, 1.2, 1.3, 1.4, 0.2]  # 0.2 is older than a period: ignored
     late = decide(rate, 1.5, 9.0, reserved=0.4, recent=full)
-    assert late.wait == pytest.approx(0.5)  # when 1.0 leaves the window
-    assert late.reservation == pytest.approx(2.0)
+    # when 1.0 leaves the guard window (one period plus GUARD_MARGIN)
+    assert late.wait == pytest.approx(0.5 + GUARD_MARGIN)
+    assert late.reservation == pytest.approx(2.0 + GUARD_MARGIN)
     assert late.tat is None  # it keeps its turn, takes no new token
     assert decide(rate, 1.5, 9.0, reserved=0.4, recent=full[1:]).allowed
     # a fresh job whose token is due now is held by the same guard
     fresh = decide(rate, 1.5, None, recent=full)
-    assert fresh.wait == pytest.approx(0.5) and fresh.tat == pytest.approx(1.7)
+    assert fresh.wait == pytest.approx(0.5 + GUARD_MARGIN) and fresh.tat == pytest.approx(1.7)
     burst = parse_rate("5/s;burst=1")
     assert decide(burst, 1.5, None, recent=full).allowed
 
