@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from conveyor.errors import ArgumentsInvalid
 from conveyor.gate import RUN, Gate
 from conveyor.hooks.base import Hook, RunContext
 from conveyor.jobs import Job, JobEvent, JobState
@@ -82,13 +83,13 @@ class FlowHook(Hook):
         if ctx.task not in self.tasks:
             return RUN
         spec = self.tasks.get(ctx.task)
-        job = self.store.get_job(ctx.job_id)
-        limit = _limit_for(spec, job)
-        key = _slot_key(spec, job)
-        if limit is None and key is None:
-            return RUN
         try:
-            gate = self._decide(ctx, limit, key)
+            job = self.store.get_job(ctx.job_id)
+            limit = _limit_for(spec, job)
+            key = _slot_key(spec, job)
+            if limit is None and key is None:
+                return RUN
+            gate = self._decide(ctx, spec, limit, key)
         except Exception as exc:  # Redis or the store is down: wait rather than overrun
             log.warning("flow_unavailable", job_id=ctx.job_id, error=str(exc))
             return Gate.defer(UNAVAILABLE_DEFER, "flow_unavailable")
@@ -96,12 +97,11 @@ class FlowHook(Hook):
             self._record_wait(ctx, gate)
         return gate
 
-    def _decide(self, ctx: RunContext, limit: Limit | None, key: str | None) -> Gate:
-        if key is not None:
-            assert ctx.task in self.tasks
-            limit_count = self.tasks.get(ctx.task).concurrency
-            assert limit_count is not None
-            slot = self.limiter.acquire(key, ctx.job_id, limit_count.limit)
+    def _decide(
+        self, ctx: RunContext, spec: TaskSpec, limit: Limit | None, key: str | None
+    ) -> Gate:
+        if key is not None and spec.concurrency is not None:
+            slot = self.limiter.acquire(key, ctx.job_id, spec.concurrency.limit)
             if not slot.acquired:
                 wait = slot.wait * random.uniform(1.0, 1.3)
                 return Gate.defer(wait, "concurrency_limited")
@@ -148,5 +148,8 @@ def _limit_for(spec: TaskSpec, job: Job | None) -> Limit | None:
 def _slot_key(spec: TaskSpec, job: Job | None) -> str | None:
     if spec.concurrency is None or job is None:
         return None
-    values = spec.validate(job.args, job.kwargs)
+    try:
+        values = spec.validate(job.args, job.kwargs)
+    except ArgumentsInvalid:
+        return None  # the run itself fails on these arguments; no slot to wait for
     return spec.concurrency.slot_key(spec.name, values)

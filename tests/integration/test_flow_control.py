@@ -84,8 +84,8 @@ def client(deployment: Deployment) -> Client:
     return deployment.client
 
 
-def _submit(client: Client, task: str, n: int, **extra: object) -> Job:
-    request = SubmitRequest(task=task, kwargs={"n": n}, **extra)  # type: ignore[arg-type]
+def _submit(client: Client, task: str, n: int, rate_limit: str | None = None) -> Job:
+    request = SubmitRequest(task=task, kwargs={"n": n}, rate_limit=rate_limit)
     return client.submitter.submit(request)
 
 

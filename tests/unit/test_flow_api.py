@@ -15,12 +15,12 @@ from conveyor.engine import create_app
 from conveyor.gate import GateAction
 from conveyor.hooks.base import RunContext
 from conveyor.hooks.flow import FlowHook
-from conveyor.jobs import JobState, utcnow
+from conveyor.jobs import Job, JobState, utcnow
 from conveyor.keys import create_key
 from conveyor.limiter import StoreLimiter
 from conveyor.policies.concurrency import ConcurrencyLimit
 from conveyor.settings import Settings, load_settings
-from conveyor.store.base import Failure, JobFilter
+from conveyor.store.base import Failure, JobFilter, StoreError
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
 from conveyor.task import task
@@ -225,3 +225,17 @@ def test_fanout_refuses_everything_when_one_item_is_invalid(api: Api) -> None:
         response = api.post("/api/v1/jobs/fanout", {**body, "items": [{"user_id": 1}], **bad})
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "invalid_fanout"
+
+
+class _DownStore(MemoryStore):
+    def get_job(self, job_id: str) -> Job | None:
+        raise StoreError("store unreachable")
+
+
+def test_when_the_limiter_cannot_be_asked_the_job_waits(api: Api) -> None:
+    down = _DownStore()
+    hook = FlowHook(down, StoreLimiter(down, 30.0, 1.0), 30.0)
+    gate = hook.before_run(_ctx("some-job", "flowtest.ping"))
+    assert (gate.action, gate.reason) == (GateAction.DEFER, "flow_unavailable")
+    # without the job its per-submit override is unknown: it waits rather than run unchecked
+    assert hook.before_run(_ctx("other", "flowtest.plain")).reason == "flow_unavailable"
