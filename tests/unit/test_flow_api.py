@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from conveyor.api import create_api
+from conveyor.cli import cli
 from conveyor.engine import create_app
 from conveyor.gate import GateAction
 from conveyor.hooks.base import RunContext
@@ -239,3 +243,26 @@ def test_when_the_limiter_cannot_be_asked_the_job_waits(api: Api) -> None:
     assert (gate.action, gate.reason) == (GateAction.DEFER, "flow_unavailable")
     # without the job its per-submit override is unknown: it waits rather than run unchecked
     assert hook.before_run(_ctx("other", "flowtest.plain")).reason == "flow_unavailable"
+
+
+def test_queues_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [k for k in os.environ if k.startswith("CONVEYOR_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CONVEYOR_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CONVEYOR_CONFIG", str(tmp_path / "none.toml"))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    result = runner.invoke(cli, ["queues", "pause", "email"])
+    assert result.exit_code == 0, result.output
+    assert "email: paused" in result.output
+    listed = runner.invoke(cli, ["queues", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    text = listed.output[listed.output.index("\n[") + 1 :]  # after any log lines
+    rows = {row["name"]: row for row in json.loads(text)}
+    assert rows["email"]["paused"] is True and rows["default"]["paused"] is False
+    assert rows["default"]["depth"] == 0 and rows["default"]["priorities"] is False
+    table = runner.invoke(cli, ["queues", "list"])
+    assert "paused" in table.output and "QUEUE" in table.output
+    assert runner.invoke(cli, ["queues", "resume", "email"]).exit_code == 0
+    unknown = runner.invoke(cli, ["queues", "pause", "nope"])
+    assert unknown.exit_code != 0 and "unknown queue" in unknown.output
