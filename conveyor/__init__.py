@@ -13,6 +13,8 @@ from conveyor.errors import (
     TemporaryError,
 )
 from conveyor.jobs import Job, JobState
+from conveyor.policies.concurrency import ConcurrencyLimit
+from conveyor.policies.ratelimit import Limit
 from conveyor.policies.retry import RetryPolicy
 from conveyor.settings import Settings, get_settings, load_settings
 from conveyor.task import TaskFunction, task
@@ -22,10 +24,12 @@ __all__ = [
     "AsyncClient",
     "BrokerUnavailable",
     "Client",
+    "ConcurrencyLimit",
     "ConveyorError",
     "Job",
     "JobContext",
     "JobState",
+    "Limit",
     "PermanentError",
     "RetryPolicy",
     "Settings",

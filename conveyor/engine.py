@@ -14,6 +14,7 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 
 from conveyor.execution import ConveyorTask
+from conveyor.queuestate import QueueStateStep
 from conveyor.routing import route_for
 from conveyor.settings import Settings
 from conveyor.task import TaskRegistry, TaskSpec, registry
@@ -39,6 +40,8 @@ def _broker_options(settings: Settings) -> dict[str, Any]:
             "data_folder_out": str(folder / "queue"),
             "control_folder": str(folder / "control"),
             "store_processed": False,
+            # flow control defers jobs by short countdowns: pick them up promptly
+            "polling_interval": 0.1,
         }
     options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout}
     if settings.broker_url.startswith("redis"):
@@ -133,5 +136,6 @@ def create_app(settings: Settings, tasks: TaskRegistry = registry) -> Celery:
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     app.conveyor_settings = settings
+    app.steps["consumer"].add(QueueStateStep)
     register_tasks(app, tasks)
     return app

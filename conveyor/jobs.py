@@ -33,7 +33,8 @@ ACTIVE_STATES = frozenset(JobState) - FINAL_STATES
 #: worker crash (late ack): the same attempt starts again on another process.
 TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     JobState.SCHEDULED: frozenset({JobState.QUEUED, JobState.CANCELLED}),
-    JobState.QUEUED: frozenset({JobState.STARTED, JobState.CANCELLED}),
+    # QUEUED/RETRYING → RETRYING: flow control put the message back (rate limit, concurrency)
+    JobState.QUEUED: frozenset({JobState.STARTED, JobState.CANCELLED, JobState.RETRYING}),
     JobState.STARTED: frozenset(
         {
             JobState.STARTED,
@@ -44,7 +45,9 @@ TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
             JobState.CANCELLED,
         }
     ),
-    JobState.RETRYING: frozenset({JobState.QUEUED, JobState.STARTED, JobState.CANCELLED}),
+    JobState.RETRYING: frozenset(
+        {JobState.QUEUED, JobState.STARTED, JobState.CANCELLED, JobState.RETRYING}
+    ),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.DEAD: frozenset(),
@@ -105,6 +108,10 @@ class Job:
     progress: Mapping[str, Any] | None = None
     #: the workflow this job is a step of
     workflow_id: str | None = None
+    #: per-submit rate limit override (``"5/s"``), see conveyor.policies.ratelimit
+    rate_limit: str | None = None
+    #: why the job is waiting (``rate_limited``, ``concurrency_limited``, ``retry``); None otherwise
+    reason: str | None = None
 
     def evolve(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
@@ -173,6 +180,11 @@ class JobEvent:
 
     def changes(self) -> dict[str, Any]:
         """The column values this event writes (besides ``state`` and ``updated_at``)."""
+        if self.state is JobState.RETRYING and not self.attempt:
+            # flow control put the message back: no attempt ended, only the reason changes
+            return {"reason": self.reason}
+        if self.state in (JobState.RETRYING, JobState.STARTED):
+            return {**self._changes(), "reason": self.reason}
         if self.state.is_final:
             # a final job no longer holds its task's unique slot
             return {**self._changes(), "unique_key": None}

@@ -176,6 +176,23 @@ class Settings(BaseSettings):
         30 * 24 * 3600, gt=0, description="Seconds a dead-letter entry is kept."
     )
 
+    # -- flow control -------------------------------------------------------------
+    redis_url: str = Field(
+        "",
+        description="Redis for rate-limit buckets and concurrency leases when the broker is "
+        "not Redis (e.g. RabbitMQ + Redis). Empty: the broker's Redis if it is one, else the "
+        "job store (SQL).",
+    )
+    concurrency_lease: float = Field(
+        60.0, gt=1, description="Seconds a concurrency slot is held unless renewed."
+    )
+    concurrency_retry_delay: float = Field(
+        1.0, gt=0, description="Longest wait before a job refused a concurrency slot tries again."
+    )
+    queue_state_interval: float = Field(
+        1.0, gt=0, description="Seconds between two checks of paused queues by each worker."
+    )
+
     # -- logging ------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level."

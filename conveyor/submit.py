@@ -26,6 +26,8 @@ from conveyor.errors import (
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
+from conveyor.policies.ratelimit import parse_rate
+from conveyor.queues import broker_priority
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -54,6 +56,8 @@ class SubmitRequest:
     idempotency_key: str | None = None
     #: the dead job this submit replays
     replay_of: str | None = None
+    #: per-submit rate limit (``"5/s"``) replacing the task's, see policies.ratelimit
+    rate_limit: str | None = None
 
 
 def _checked_retry(retry: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -73,6 +77,16 @@ def _checked_retry(retry: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def _headers(job: Job) -> dict[str, str] | None:
     return {WORKFLOW_HEADER: job.workflow_id} if job.workflow_id else None
+
+
+def _checked_rate(text: str | None) -> str | None:
+    """The per-submit rate limit in its canonical spelling, refused when malformed."""
+    if text is None:
+        return None
+    try:
+        return str(parse_rate(text))
+    except ValueError as exc:
+        raise SubmitRefused(str(exc), field="rate_limit") from None
 
 
 class Submitter:
@@ -135,6 +149,7 @@ class Submitter:
             idempotency_key=req.idempotency_key,
             unique_key=spec.unique_key(values),
             replay_of=req.replay_of,
+            rate_limit=_checked_rate(req.rate_limit),
         )
 
     def submit(self, req: SubmitRequest) -> Job:
@@ -178,7 +193,7 @@ class Submitter:
             kwargs=dict(job.kwargs),
             task_id=job.id,
             queue=job.queue,
-            priority=job.priority,
+            priority=broker_priority(self.settings, job.priority),
             eta=job.scheduled_for if job.scheduled_for and job.scheduled_for > utcnow() else None,
             retry=True,
             retry_policy=_PUBLISH_RETRY,

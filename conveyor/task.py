@@ -25,6 +25,8 @@ from pydantic_core import to_jsonable_python
 
 from conveyor.errors import ArgumentsInvalid, TaskNotFound
 from conveyor.jobs import Job
+from conveyor.policies.concurrency import ConcurrencyLimit
+from conveyor.policies.ratelimit import Limit, Rate, task_limit
 from conveyor.policies.retry import RetryPolicy
 from conveyor.schedules import check_timing
 
@@ -67,6 +69,10 @@ class TaskSpec:
     unique: bool = False
     #: the arguments that make two jobs "the same" (None = all of them)
     unique_on: tuple[str, ...] | None = None
+    #: cluster-wide rate limit (conveyor enforces it; never passed to Celery)
+    rate_limit: Limit | None = None
+    #: at most ``limit`` running jobs per value of the ``key`` parameter, cluster-wide
+    concurrency: ConcurrencyLimit | None = None
     params: type[BaseModel] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +80,10 @@ class TaskSpec:
         unknown = sorted(set(self.unique_on or ()) - set(self.params.model_fields))
         if unknown:
             raise TypeError(f"task {self.name!r}: unique_on names unknown parameters {unknown}")
+        if self.concurrency is not None and self.concurrency.key not in self.params.model_fields:
+            raise TypeError(
+                f"task {self.name!r}: concurrency key {self.concurrency.key!r} is not a parameter"
+            )
 
     def unique_key(self, values: Mapping[str, Any]) -> str | None:
         """The key identifying "the same job" for a unique task (None if not unique)."""
@@ -286,6 +296,8 @@ def task(
     schedule: object | None = None,
     unique: bool = False,
     unique_on: Sequence[str] | None = None,
+    rate_limit: Limit | Rate | str | None = None,
+    concurrency: ConcurrencyLimit | None = None,
     **celery_options: Any,
 ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
@@ -303,6 +315,8 @@ def task(
     schedule: object | None = None,
     unique: bool = False,
     unique_on: Sequence[str] | None = None,
+    rate_limit: Limit | Rate | str | None = None,
+    concurrency: ConcurrencyLimit | None = None,
     **celery_options: Any,
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Declare a conveyor task.
@@ -315,13 +329,17 @@ def task(
     ``unique=True`` makes
     a submit return the active job of this task with the same arguments (or the
     same ``unique_on`` arguments) instead of creating another one.
+    ``rate_limit`` (``"10/m"``, ``"50/s;burst=5"`` or a shared ``Limit``) and
+    ``concurrency`` (``ConcurrencyLimit(key=..., limit=...)``) hold across every
+    worker of the cluster (see docs/flow-control.md).
     """
 
     def decorate(func: Callable[P, R]) -> TaskFunction[P, R]:
         if priority is not None and not 0 <= priority <= 9:
             raise ValueError("priority must be between 0 and 9")
+        task_name = _check_name(name or f"{func.__module__}.{func.__name__}")
         spec = TaskSpec(
-            name=_check_name(name or f"{func.__module__}.{func.__name__}"),
+            name=task_name,
             fn=func,
             queue=queue,
             priority=priority,
@@ -333,6 +351,8 @@ def task(
             schedule=None if schedule is None else check_timing(schedule),
             unique=unique or unique_on is not None,
             unique_on=tuple(unique_on) if unique_on is not None else None,
+            rate_limit=task_limit(task_name, rate_limit),
+            concurrency=concurrency,
         )
         registry.add(spec)
         return TaskFunction(spec)

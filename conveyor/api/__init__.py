@@ -16,10 +16,12 @@ from conveyor.api.deadletters import router as dead_letters_router
 from conveyor.api.errors import error_responses, handle_error, install_error_handlers
 from conveyor.api.events import prune_events
 from conveyor.api.events import router as events_router
+from conveyor.api.fanout import router as fanout_router
 from conveyor.api.health import router as health_router
 from conveyor.api.jobs import router as jobs_router
 from conveyor.api.limits import BodyLimitMiddleware
 from conveyor.api.metrics import router as metrics_router
+from conveyor.api.queues import router as queues_router
 from conveyor.api.readiness import router as readiness_router
 from conveyor.api.requestid import RequestIdMiddleware
 from conveyor.api.schedules import router as schedules_router
@@ -91,6 +93,8 @@ def create_api(
         dead_letters_router,
         batch_router,
         workflows_router,
+        queues_router,
+        fanout_router,
     ):
         # the body limit, JSON parsing and validation answer these on every route alike
         app.include_router(router, responses=error_responses(*BODY_ERRORS))

@@ -14,11 +14,15 @@ from conveyor.api.context import ApiContext, Context
 from conveyor.api.errors import ApiError, error_responses
 from conveyor.api.schemas import JobList, JobOut, SubmitBody
 from conveyor.jobs import Job, JobState
+from conveyor.queues import supports_priorities
 from conveyor.store.base import JobFilter, decode_cursor
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 DEFAULT_PAGE_SIZE = 50
+#: said on a submit whose priority the broker cannot honour (see GET /api/v1/queues)
+PRIORITY_WARNING_HEADER = "X-Conveyor-Warning"
+PRIORITY_IGNORED = "priority-ignored: the embedded filesystem broker is FIFO"
 MAX_PAGE_SIZE = 500
 #: longest long-poll (``GET /api/v1/jobs/{id}?wait=``) and how often it re-reads the store
 MAX_WAIT_SECONDS = 60
@@ -40,12 +44,16 @@ def submit_job(body: SubmitBody, context: Context, response: Response) -> JobOut
 
     Nothing is recorded or enqueued when the request is refused. With an
     ``idempotency_key`` already used (or a unique task's job already active) the
-    existing job is returned with 200 and nothing is enqueued.
+    existing job is returned with 200 and nothing is enqueued. On a broker that
+    ignores priorities (the embedded filesystem broker) a job with a priority gets
+    the response header ``X-Conveyor-Warning: priority-ignored: ...``.
     """
     # a plain def: FastAPI runs it in the threadpool, as submitting blocks on I/O
     job, created = context.submitter.submit_once(body.to_request())
     if not created:
         response.status_code = 200
+    if job.priority is not None and not supports_priorities(context.settings):
+        response.headers[PRIORITY_WARNING_HEADER] = PRIORITY_IGNORED
     return job_out(context, job)
 
 

@@ -102,6 +102,12 @@ class SubmitBody(BaseModel):
         description="A second submit with the same key (within idempotency_ttl) returns the "
         "first job with 200 and enqueues nothing.",
     )
+    rate_limit: str | None = Field(
+        None,
+        max_length=64,
+        description="Rate limit for this job instead of the task's, e.g. '5/s' or "
+        "'10/m;burst=2'; held across all workers (see docs/flow-control.md).",
+    )
 
     def to_request(self) -> SubmitRequest:
         return SubmitRequest(
@@ -115,6 +121,7 @@ class SubmitBody(BaseModel):
             callback_url=str(self.callback_url) if self.callback_url else None,
             retry=self.retry.model_dump(exclude_none=True) if self.retry else None,
             idempotency_key=self.idempotency_key,
+            rate_limit=self.rate_limit,
         )
 
 
@@ -166,6 +173,12 @@ class JobOut(BaseModel):
         None, description="Last progress report: done, total, message, updated_at."
     )
     workflow_id: str | None = Field(None, description="The workflow this job is a step of.")
+    rate_limit: str | None = Field(None, description="The submit's rate limit override, if any.")
+    reason: str | None = Field(
+        None,
+        description="Why a RETRYING job waits: 'rate_limited' or 'concurrency_limited' (put "
+        "back by flow control, no attempt used) or 'retry' (an attempt failed).",
+    )
 
     @classmethod
     def from_job(
@@ -205,6 +218,8 @@ _JOB_FIELDS = (
     "callback_url",
     "progress",
     "workflow_id",
+    "rate_limit",
+    "reason",
 )
 
 

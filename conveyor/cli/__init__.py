@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from conveyor.cli import config, flower, jobs, keys, reliability, schedules, service
+from conveyor.cli import config, flower, jobs, keys, queues, reliability, schedules, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +27,8 @@ for command in (
 ):
     cli.add_command(command)
 cli.add_command(schedules.schedules)
+for command in queues.COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from conveyor.hooks.base import Hook, RunContext
 from conveyor.hooks.callback import CallbackHook
 from conveyor.hooks.deadletter import DeadLetterRetentionHook
+from conveyor.hooks.flow import FlowHook
 from conveyor.hooks.gate import StoreGateHook
 from conveyor.hooks.logging import LogHook
 from conveyor.hooks.record import RecordHook
 from conveyor.hooks.workflow import WorkflowHook
+from conveyor.limiter import open_limiter
 from conveyor.recorder import Recorder
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
@@ -32,12 +34,17 @@ def default_hooks(
     if store is not None and settings is not None:
         hooks.append(DeadLetterRetentionHook(store, settings))
         hooks.append(CallbackHook(store, settings, inline=inline))
+    if store is not None and settings is not None and not settings.broker_url.startswith("memory"):
+        # flow control needs a real broker to put jobs back (memory:// is inline/test mode)
+        limiter = open_limiter(settings, store)
+        hooks.append(FlowHook(store, limiter, settings.concurrency_lease))
     return hooks
 
 
 __all__ = [
     "CallbackHook",
     "DeadLetterRetentionHook",
+    "FlowHook",
     "Hook",
     "LogHook",
     "RecordHook",

@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
 from conveyor.store.dashboard import DashboardStore
+from conveyor.store.flow import FlowStore
 from conveyor.store.observability import ObservabilityStore
 from conveyor.store.prune import JobPruning
 from conveyor.store.reliability import ReliabilityStore
@@ -82,6 +83,7 @@ class Failure:
 @runtime_checkable
 class JobStore(
     ReliabilityStore,
+    FlowStore,
     JobPruning,
     DashboardStore,
     ObservabilityStore,

@@ -18,6 +18,7 @@ from conveyor.store.base import (
     encode_cursor,
 )
 from conveyor.store.memory_dashboard import MemoryDashboardMixin
+from conveyor.store.memory_flow import MemoryFlowMixin
 from conveyor.store.memory_observability import MemoryObservability
 from conveyor.store.memory_prune import MemoryPruning
 from conveyor.store.memory_reliability import MemoryReliabilityMixin
@@ -27,6 +28,7 @@ from conveyor.store.memory_workflows import MemoryWorkflowMixin
 
 class MemoryStore(
     MemoryReliabilityMixin,
+    MemoryFlowMixin,
     MemoryObservability,
     MemoryDashboardMixin,
     MemoryScheduleMixin,
@@ -42,6 +44,7 @@ class MemoryStore(
         self._keys: dict[str, ApiKey] = {}
         self._init_observability()
         self._init_reliability()
+        self._init_flow()
 
     def migrate(self) -> None:
         return None

@@ -90,6 +90,8 @@ jobs = Table(
     Column("idempotency_key", String(200), nullable=True),
     Column("unique_key", String(64), nullable=True),
     Column("replay_of", String(64), nullable=True),
+    Column("rate_limit", String(64), nullable=True),
+    Column("reason", String(64), nullable=True),
     Index("ix_jobs_created_at_id", "created_at", "id"),
     Index("ix_jobs_state_created_at", "state", "created_at"),
     Index("ix_jobs_task_created_at", "task", "created_at"),
@@ -259,4 +261,59 @@ workflows = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=True),
     Index("ix_workflows_created_at_id", "created_at", "id"),
+)
+
+
+#: flow control: one row per rate-limit bucket (its theoretical arrival time, epoch seconds);
+#: also the lock row serialising acquires of one concurrency key
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("tat", Float, nullable=True),
+)
+
+#: a token a waiting job reserved; it runs on it when it comes back
+rate_reservations = Table(
+    "rate_reservations",
+    metadata,
+    Column("job_id", String(200), primary_key=True),
+    Column("bucket", String(300), nullable=False),
+    Column("due", Float, nullable=False),
+)
+
+#: when jobs of a bucket started within its last period (the guard of the rate limit)
+rate_starts = Table(
+    "rate_starts",
+    metadata,
+    Column("bucket", String(300), primary_key=True),
+    Column("job_id", String(200), primary_key=True),
+    Column("at", Float, nullable=False),
+)
+
+#: concurrency slots held by running jobs, until ``expires`` (epoch seconds) unless renewed
+concurrency_leases = Table(
+    "concurrency_leases",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("job_id", String(200), primary_key=True),
+    Column("expires", Float, nullable=False),
+)
+
+#: paused queues (a queue without a row is consumed)
+queue_states = Table(
+    "queue_states",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: the queues each worker consumes, reported every few seconds (for ``GET /api/v1/queues``)
+queue_consumers = Table(
+    "queue_consumers",
+    metadata,
+    Column("worker", String(200), primary_key=True),
+    Column("queue", String(100), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
 )

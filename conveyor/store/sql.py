@@ -50,6 +50,7 @@ from conveyor.store.base import (
 )
 from conveyor.store.schema import api_keys, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
+from conveyor.store.sql_flow import SqlFlowMixin
 from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
 from conveyor.store.sql_reliability import SqlReliabilityMixin
@@ -84,6 +85,7 @@ os.register_at_fork(after_in_child=_dispose_engines_in_child)
 
 class SqlStore(
     SqlReliabilityMixin,
+    SqlFlowMixin,
     SqlObservability,
     SqlDashboardMixin,
     SqlScheduleMixin,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from conveyor.context import current_job, progress
 from conveyor.errors import PermanentError, TemporaryError
+from conveyor.policies.concurrency import ConcurrencyLimit
+from conveyor.policies.ratelimit import Limit
 from conveyor.policies.retry import RetryPolicy
 from conveyor.task import task
 
@@ -126,3 +128,33 @@ def report_progress(steps: int, pause: float = 0.0) -> int:
         time.sleep(pause)
         progress(done, steps, f"step {done}")
     return steps
+
+
+# -- flow control (issue 4) ------------------------------------------------------
+@task(name="tests.limited", rate_limit="5/s")
+def limited(n: int) -> float:
+    """Rate-limited to 5/s across the cluster; returns when it started (epoch s)."""
+    return time.time()
+
+
+@task(name="tests.shared_a", rate_limit=Limit("tests-shared", "4/s"))
+def shared_a(n: int) -> float:
+    return time.time()
+
+
+@task(name="tests.shared_b", rate_limit=Limit("tests-shared", "4/s"))
+def shared_b(n: int) -> float:
+    return time.time()
+
+
+@task(name="tests.unlimited")
+def unlimited(n: int) -> float:
+    return time.time()
+
+
+@task(name="tests.per_user", concurrency=ConcurrencyLimit(key="user_id", limit=1))
+def per_user(user_id: int, seconds: float) -> list[float]:
+    """At most one run per user at a time; returns [start, end] (epoch s)."""
+    start = time.time()
+    time.sleep(seconds)
+    return [start, time.time()]

@@ -175,6 +175,8 @@ def test_valid_submit_is_recorded_and_queued(env: Env) -> None:
         "replay_of",
         "progress",
         "workflow_id",
+        "rate_limit",
+        "reason",
     }
 
 
