@@ -111,9 +111,9 @@ parameters below before anything is enqueued.
   `<locale>.txt` and (optional) `<locale>.html` (Jinja2; HTML is autoescaped and may
   `{% extends "_layout.html" %}`); a folder there replaces a built-in template of
   the same name. A missing context value fails the job (it is never sent half-filled).
-- **Rate limits** below are Celery's per-worker `rate_limit` task option: each worker
-  process enforces its own limit. Global (cluster-wide) limits come with the
-  flow-control feature; until then, size them per worker.
+- **Rate limits** below hold across the whole cluster (every worker process and
+  machine draws from one token bucket, see docs/flow-control.md); a job over its
+  limit waits without using a retry attempt. Tasks naming the same bucket share it.
 - **Progress.** Long tasks call `conveyor.progress(done, total, message)` after
   each batch; the report is recorded on the job (`progress` in `GET /api/v1/jobs/{id}`,
   `conveyor job ID --follow`) without changing its state.
@@ -199,8 +199,14 @@ def retry_text(policy: RetryPolicy | None) -> str:
     )
 
 
+def _limit_text(spec: TaskSpec) -> str:
+    limit = spec.rate_limit
+    if limit is None:
+        return "—"
+    return f"`{limit.rate}` cluster-wide (bucket `{limit.name}`)"
+
+
 def task_section(spec: TaskSpec) -> list[str]:
-    options = spec.celery_options
     rows = [
         ("queue", f"`{spec.queue or 'default'}`"),
         ("retry", retry_text(spec.retry)),
@@ -210,7 +216,7 @@ def task_section(spec: TaskSpec) -> list[str]:
             if spec.time_limit and spec.soft_time_limit
             else "the global default (CONVEYOR_TASK_TIME_LIMIT)",
         ),
-        ("rate limit", f"`{options['rate_limit']}` per worker" if "rate_limit" in options else "—"),
+        ("rate limit", _limit_text(spec)),
     ]
     schema = spec.json_schema()
     lines = [f"### `{spec.name}`", "", spec.description or "", ""]

@@ -16,6 +16,7 @@ from pydantic import Field
 from conveyor.catalog.common import Recipient, json_body, opted_out, require, send, settings
 from conveyor.catalog.common import skipped as skipped_result
 from conveyor.errors import PermanentError, TemporaryError
+from conveyor.policies.ratelimit import Limit
 from conveyor.policies.retry import RetryPolicy
 from conveyor.task import task
 
@@ -51,7 +52,8 @@ def classify(response: httpx.Response) -> dict[str, Any]:
     retry=RetryPolicy(max_retries=5, base_delay=1.0, max_delay=60.0, retry_on=()),
     time_limit=60,
     soft_time_limit=45,
-    rate_limit="30/s",
+    # one bucket for every task that talks to the Bot API (its global limit is ~30 msg/s)
+    rate_limit=Limit("telegram", "30/s"),
 )
 def send_message(
     chat_id: Annotated[int | str, Field(description="Chat id (number) or @channelusername.")],
