@@ -199,19 +199,19 @@ class StoreCollector(Collector):
         self.store = store
         self.app = app
 
-    def _queue_families(self, depths: dict[str, int]) -> Iterator[Metric]:
+    def _queue_families(self, depths: dict[str, int], paused_now: set[str]) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             "conveyor_queue_depth", "Messages waiting in the broker, by queue.", labels=["queue"]
         )
         paused = GaugeMetricFamily(
             "conveyor_queue_paused",
-            "1 when the queue is paused (always 0 until queue flow control exists).",
+            "1 when the queue is paused (POST /api/v1/queues/{name}/pause), else 0.",
             labels=["queue"],
         )
         for queue in self.settings.queues:
             if queue in depths:
                 depth.add_metric([queue], float(depths[queue]))
-            paused.add_metric([queue], 0.0)
+            paused.add_metric([queue], 1.0 if queue in paused_now else 0.0)
         yield depth
         yield paused
 
@@ -237,10 +237,12 @@ class StoreCollector(Collector):
                 self._ask, lambda: queue_depths(self.app, self.settings.queues), "broker", up
             )
             families = self._ask(lambda: list(job_metrics(self.store)), "store", up)
+            states = self._ask(self.store.list_queue_states, "store", up)
             workers = online.result()
             queues = depths.result()
         yield from families or ()
-        yield from self._queue_families(queues or {})
+        paused_now = {state.name for state in states or () if state.paused}
+        yield from self._queue_families(queues or {}, paused_now)
         if workers is not None:
             yield GaugeMetricFamily(
                 "conveyor_workers_online", "Workers answering a ping.", value=float(workers)

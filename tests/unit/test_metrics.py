@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor.api import create_api
 from conveyor.errors import PermanentError, TemporaryError
-from conveyor.jobs import JobState
+from conveyor.jobs import JobState, utcnow
 from conveyor.keys import create_key
 from conveyor.metrics import get_task_metrics
 from conveyor.policies.retry import RetryPolicy
@@ -177,6 +177,11 @@ def test_prometheus_metrics_after_known_jobs(conveyor: InlineConveyor, client: T
     for queue in conveyor.settings.queues:
         assert _value(fams, "conveyor_queue_paused", queue=queue) == 0
     assert _value(fams, "conveyor_metrics_source_up", source="store") == 1
+    # pausing a queue shows at the next scrape
+    conveyor.store.set_queue_paused("email", True, utcnow())
+    fams = _families(client.get("/metrics", headers=_auth()).text)
+    assert _value(fams, "conveyor_queue_paused", queue="email") == 1
+    assert _value(fams, "conveyor_queue_paused", queue="default") == 0
 
 
 def test_metrics_need_the_read_scope_unless_public(
