@@ -74,6 +74,21 @@ def new_job_id() -> str:
     return str(uuid.uuid4())
 
 
+def json_ready_fields(value: Any) -> dict[str, Any]:
+    """A dataclass instance's fields as JSON-ready values (datetimes as ISO strings)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        item = getattr(value, f.name)
+        if isinstance(item, datetime):
+            item = item.isoformat()
+        elif isinstance(item, tuple):
+            item = list(item)
+        elif isinstance(item, Mapping):
+            item = dict(item)
+        out[f.name] = item
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One unit of work and everything known about it. Never mutated: use ``evolve``."""
@@ -134,17 +149,7 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (datetimes as ISO strings)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            out[f.name] = value
-        return out
+        return json_ready_fields(self)
 
 
 @dataclass(frozen=True, slots=True)

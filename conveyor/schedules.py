@@ -24,7 +24,7 @@ from celery.schedules import schedule as celery_schedule
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conveyor.cron import CronExpression, zone
-from conveyor.jobs import utcnow
+from conveyor.jobs import json_ready_fields, utcnow
 
 MissedPolicy = Literal["skip", "run_once"]
 Origin = Literal["code", "config", "api"]
@@ -230,17 +230,7 @@ class Schedule:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            out[f.name] = value
-        return out
+        return json_ready_fields(self)
 
 
 # -- declaring schedules in code ---------------------------------------------------------

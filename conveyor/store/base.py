@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
+from conveyor.store.cursor import decode_key_cursor, encode_key_cursor
 from conveyor.store.dashboard import DashboardStore
 from conveyor.store.flow import FlowStore
 from conveyor.store.observability import ObservabilityStore
@@ -51,21 +51,12 @@ class ApiKey:
 
 
 def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_key_cursor(job.created_at, job.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Inverse of encode_cursor; raises ValueError on anything malformed."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-        at = datetime.fromisoformat(created)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"invalid cursor {cursor!r}") from exc
-    if at.tzinfo is None:
-        raise ValueError(f"invalid cursor {cursor!r}: timestamp without time zone")
-    return at, job_id
+    return decode_key_cursor(cursor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,13 @@ store implements it in ``sql_reliability.py``, the in-memory twin in
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from conveyor.jobs import Job, JobEvent, JobState
+from conveyor.store.cursor import decode_key_cursor, encode_key_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,21 +75,12 @@ class KeyConflict(Exception):
 
 
 def encode_dl_cursor(entry: DeadLetter) -> str:
-    raw = f"{entry.dead_at.isoformat()}|{entry.job_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_key_cursor(entry.dead_at, entry.job_id)
 
 
 def decode_dl_cursor(cursor: str) -> tuple[datetime, str]:
     """Inverse of encode_dl_cursor; raises ValueError on anything malformed."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        at, job_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
-        parsed = datetime.fromisoformat(at)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"invalid cursor {cursor!r}") from exc
-    if parsed.tzinfo is None:
-        raise ValueError(f"invalid cursor {cursor!r}")
-    return parsed, job_id
+    return decode_key_cursor(cursor)
 
 
 def dead_letter_of(job: Job, event: JobEvent) -> DeadLetter:
