@@ -78,6 +78,7 @@ def send_daily_reminders(now: datetime | None = None) -> dict[str, Any]:
         "count": result.count,
         "first_due": result.first_due.isoformat() if result.first_due else None,
         "last_due": result.last_due.isoformat() if result.last_due else None,
+        "job_ids": result.job_ids,
     }
 
 

@@ -1,0 +1,1 @@
+"""Tests of examples/mluvme, the language-learning Telegram bot (seeds 000-002)."""
