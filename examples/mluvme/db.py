@@ -12,8 +12,9 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 
 from conveyor.settings import Settings, get_settings
@@ -91,6 +92,9 @@ def session(settings: Settings | None = None) -> Iterator[Session]:
 
 def create_tables(settings: Settings | None = None) -> None:
     """Create the ``mluvme_*`` tables and the activity view if missing (idempotent)."""
+    url = make_url(database_url(settings))
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # e.g. a fresh ./var
     eng = engine(settings)
     Base.metadata.create_all(eng)
     dialect = eng.dialect.name
