@@ -24,6 +24,8 @@ from examples.mluvme.users import messages_today
 @dataclass(frozen=True, slots=True)
 class Activity:
     user_id: int
+    #: when the message was sent (UTC): follow-ups judge "today" by it, not by when they run
+    at: datetime
     messages_today: int
     streak_days: int
     #: the milestone this message reached (7, 30, 100, 365), if any
@@ -69,6 +71,7 @@ def record_message(
     reached = user.streak_days if user.streak_days != before else None
     return Activity(
         user_id=user.id,
+        at=at,
         messages_today=messages_today(db, user, at),
         streak_days=user.streak_days,
         milestone=reached if reached in MILESTONES else None,
@@ -82,7 +85,7 @@ def follow_ups(activity: Activity) -> list[SubmitRequest]:
         requests.append(
             SubmitRequest(
                 task="mluvme.send_daily_challenge_notification",
-                kwargs={"user_id": activity.user_id},
+                kwargs={"user_id": activity.user_id, "now": activity.at.isoformat()},
             )
         )
     if activity.milestone is not None:

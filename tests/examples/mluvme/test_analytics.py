@@ -18,8 +18,8 @@ from tests.support.catalog import Configure
 pytestmark = pytest.mark.integration
 
 
-def _utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_daily_statistics_count_the_users_own_day_and_are_cached(bot: Bot) -> None:

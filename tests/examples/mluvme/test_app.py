@@ -62,8 +62,8 @@ def test_every_task_of_the_issue_is_registered_with_its_policies() -> None:
         assert spec.queue == queue, name
         assert (spec.retry.max_retries if spec.retry else None) == retries, name
         assert (str(spec.rate_limit.rate) if spec.rate_limit else None) == rate, name
-    rate = registry.get("mluvme.aggregate_platform_metrics").rate_limit
-    assert rate is not None and (rate.parsed.count, rate.parsed.period) == (10, 60)
+    limit = registry.get("mluvme.aggregate_platform_metrics").rate_limit
+    assert limit is not None and (limit.parsed.count, limit.parsed.period) == (10, 60)
 
 
 def test_environment_carries_the_seeds_configuration(monkeypatch: pytest.MonkeyPatch) -> None:

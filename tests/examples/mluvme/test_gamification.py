@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 RUN_AT = datetime(2026, 3, 10, 0, 5, tzinfo=UTC)
 
 
-def _utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_streak_reset_at_the_boundary_of_each_users_own_day(bot: Bot) -> None:

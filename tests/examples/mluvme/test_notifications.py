@@ -157,3 +157,22 @@ def test_without_a_bot_token_nothing_is_sent(bot: Bot, configure: Configure) -> 
     assert job.result["dry_run"] is True
     assert job.result["text"].startswith("🔥 Ваша серія — 1 день поспіль!")
     assert bot.sent() == []
+
+
+def test_demo_activity_submits_the_jobs_a_real_message_would(bot: Bot) -> None:
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    user = bot.user(synthetic=True, locale="uk", timezone="UTC")
+    bot.user(synthetic=False)  # real users never get synthetic messages
+    for minutes in (30, 20):
+        bot.message(user, now - timedelta(minutes=minutes))
+
+    job = bot.run("mluvme.simulate_activity", messages=1, seed=1, now=now.isoformat())
+
+    assert job.result is not None
+    assert job.result["synthetic"] is True
+    assert [f["task"] for f in job.result["follow_ups"]] == [
+        "mluvme.send_daily_challenge_notification"
+    ]
+    assert [m["text"] for m in bot.sent()] == [
+        "💪 Ще 2 повідомлення — і щоденне завдання виконано!"
+    ]
