@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 
 from conveyor.jobs import JobState
 from conveyor.settings import get_settings
+from conveyor.store.sql import SqlStore
+from conveyor.testing import InlineConveyor, inline_settings
 from examples.mluvme.app import prepare
 from examples.mluvme.db import session
 from examples.mluvme.models import DailyStats, Message, PlatformMetrics, User
@@ -196,3 +198,20 @@ def test_prepare_creates_synthetic_data_once(bot: Bot) -> None:
         assert db.scalar(select(func.count(Message.id))) == messages
     assert users and messages and real == 0
     assert all(name.startswith("synthetic-user-") for name in names)
+
+
+def test_the_example_shares_the_job_stores_postgresql_database(bot: Bot, pg_url: str) -> None:
+    """conveyor's own tables and the mluvme_* tables live side by side, as under conveyor up."""
+    store = SqlStore(pg_url)
+    store.migrate()
+    try:
+        conveyor = InlineConveyor(settings=inline_settings(database_url=pg_url), store=store)
+        user = bot.user()
+        bot.message(user, _utc(2026, 3, 9, 12))
+        job = conveyor.submit("mluvme.calculate_daily_statistics", user_id=user, day="2026-03-09")
+        assert job.state is JobState.SUCCEEDED
+        stored = store.get_job(job.id)
+        assert stored is not None and stored.result is not None
+        assert stored.result["messages_count"] == 1
+    finally:
+        store.close()
