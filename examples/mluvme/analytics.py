@@ -15,7 +15,7 @@ from examples.mluvme.clock import as_utc, day_bounds, resolve_now
 from examples.mluvme.db import session
 from examples.mluvme.dispatch import worker_submitter
 from examples.mluvme.models import DailyStats, Message, PlatformMetrics, User, WeeklyReport
-from examples.mluvme.schedules import BEAT
+from examples.mluvme.schedules import SCHEDULES
 from examples.mluvme.users import active_users, load_user, messages_between, today
 
 QUEUE = "analytics"
@@ -88,7 +88,7 @@ def _count(db: Session, query: Any) -> int:
     name="mluvme.aggregate_platform_metrics",
     queue=QUEUE,
     rate_limit="10/m",
-    schedule=BEAT["mluvme.aggregate_platform_metrics"],
+    schedule=SCHEDULES["mluvme.aggregate_platform_metrics"],
 )
 def aggregate_platform_metrics(now: datetime | None = None) -> dict[str, Any]:
     """Total and active users (last 24 h, last 7 days) and messages; one row per run."""
@@ -207,7 +207,11 @@ def generate_weekly_report(
         return weekly_report(db, load_user(db, user_id), moment, refresh=refresh)
 
 
-@task(name="mluvme.calculate_all_users_daily_stats", queue=QUEUE)
+@task(
+    name="mluvme.calculate_all_users_daily_stats",
+    queue=QUEUE,
+    schedule=SCHEDULES["mluvme.calculate_all_users_daily_stats"],
+)
 def calculate_all_users_daily_stats(now: datetime | None = None) -> dict[str, Any]:
     """Fan out ``calculate_daily_statistics`` for every active user's last complete day."""
     moment = resolve_now(now)

@@ -19,7 +19,7 @@ from examples.mluvme.db import session
 from examples.mluvme.messages import plural, render
 from examples.mluvme.models import MILESTONES, StreakMilestoneAward, User
 from examples.mluvme.notify import send_telegram
-from examples.mluvme.schedules import BEAT
+from examples.mluvme.schedules import SCHEDULES
 from examples.mluvme.users import load_user
 
 QUEUE = "default"
@@ -30,7 +30,7 @@ Milestone = Literal[7, 30, 100, 365]
     name="mluvme.check_and_reset_streaks",
     queue=QUEUE,
     retry=RetryPolicy(max_retries=3),
-    schedule=BEAT["mluvme.check_and_reset_streaks"],
+    schedule=SCHEDULES["mluvme.check_and_reset_streaks"],
 )
 def check_and_reset_streaks(now: datetime | None = None) -> dict[str, Any]:
     """Reset the streak of every user who let a whole day of their own calendar pass.

@@ -19,7 +19,7 @@ from conveyor.task import task
 from examples.mluvme.clock import resolve_now
 from examples.mluvme.db import ACTIVITY_VIEW, analyze, refresh_activity_view, session
 from examples.mluvme.models import DailyStats, Message, PlatformMetrics, WeeklyReport
-from examples.mluvme.schedules import BEAT
+from examples.mluvme.schedules import SCHEDULES
 
 QUEUE = "maintenance"
 #: the seed deletes data older than a year
@@ -35,7 +35,7 @@ def _delete(db: Session, statement: Delete) -> int:
     name="mluvme.cleanup_old_data",
     queue=QUEUE,
     retry=RetryPolicy(max_retries=3),
-    schedule=BEAT["mluvme.cleanup_old_data"],
+    schedule=SCHEDULES["mluvme.cleanup_old_data"],
 )
 def cleanup_old_data(now: datetime | None = None) -> dict[str, Any]:
     """Delete messages, statistics, reports and metrics older than one year.
@@ -62,7 +62,7 @@ def cleanup_old_data(now: datetime | None = None) -> dict[str, Any]:
     name="mluvme.refresh_materialized_views",
     queue=QUEUE,
     retry=RetryPolicy(max_retries=3),
-    schedule=BEAT["mluvme.refresh_materialized_views"],
+    schedule=SCHEDULES["mluvme.refresh_materialized_views"],
 )
 def refresh_materialized_views() -> dict[str, Any]:
     """Refresh the daily activity summary (a materialized view on PostgreSQL)."""
@@ -72,7 +72,11 @@ def refresh_materialized_views() -> dict[str, Any]:
     return {"refreshed": [ACTIVITY_VIEW], "how": how, "database": dialect}
 
 
-@task(name="mluvme.optimize_database", queue=QUEUE)
+@task(
+    name="mluvme.optimize_database",
+    queue=QUEUE,
+    schedule=SCHEDULES["mluvme.optimize_database"],
+)
 def optimize_database() -> dict[str, Any]:
     """``ANALYZE`` the example's tables so the planner knows their current sizes."""
     with session() as db:

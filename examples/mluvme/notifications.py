@@ -19,7 +19,7 @@ from examples.mluvme.dispatch import worker_submitter
 from examples.mluvme.messages import plural, render
 from examples.mluvme.models import User
 from examples.mluvme.notify import send_telegram, skipped
-from examples.mluvme.schedules import BEAT
+from examples.mluvme.schedules import SCHEDULES
 from examples.mluvme.users import active_users, load_user, messages_today, today
 
 QUEUE = "notifications"
@@ -57,7 +57,11 @@ def send_streak_reminder(user_id: int, now: datetime | None = None) -> dict[str,
         return {"user_id": user_id, **send_telegram(user, text)}
 
 
-@task(name="mluvme.send_daily_reminders", queue=QUEUE, schedule=BEAT["mluvme.send_daily_reminders"])
+@task(
+    name="mluvme.send_daily_reminders",
+    queue=QUEUE,
+    schedule=SCHEDULES["mluvme.send_daily_reminders"],
+)
 def send_daily_reminders(now: datetime | None = None) -> dict[str, Any]:
     """A streak reminder job per user active in the last 7 days with reminders on, 2 s apart.
 
@@ -128,3 +132,23 @@ def send_weekly_report_notification(user_id: int, now: datetime | None = None) -
             recommendations=advice,
         )
         return {"user_id": user_id, "week_start": report["week_start"], **send_telegram(user, text)}
+
+
+@task(
+    name="mluvme.send_weekly_reports",
+    queue=QUEUE,
+    schedule=SCHEDULES["mluvme.send_weekly_reports"],
+)
+def send_weekly_reports(now: datetime | None = None) -> dict[str, Any]:
+    """Mondays: a weekly report notification job per user active in the last 7 days."""
+    moment = resolve_now(now)
+    with session() as db:
+        items: list[dict[str, Any]] = [
+            {"user_id": u.id} for u in active_users(db, moment) if _wants(u, u.weekly_reports)
+        ]
+    if now is not None:
+        items = [{**item, "now": moment.isoformat()} for item in items]
+    result = fanout(
+        send_weekly_report_notification, items, rate=REMINDER_RATE, submitter=worker_submitter()
+    )
+    return {"count": result.count, "job_ids": result.job_ids}

@@ -176,3 +176,18 @@ def test_demo_activity_submits_the_jobs_a_real_message_would(bot: Bot) -> None:
     assert [m["text"] for m in bot.sent()] == [
         "💪 Ще 2 повідомлення — і щоденне завдання виконано!"
     ]
+
+
+def test_monday_weekly_reports_fan_out_to_active_users_with_reports_on(bot: Bot) -> None:
+    monday = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    active = bot.user(locale="ru", last_activity_at=monday - timedelta(days=1))
+    bot.user(last_activity_at=monday - timedelta(days=8))  # lapsed: no report
+    bot.user(last_activity_at=monday - timedelta(days=1), weekly_reports=False)
+
+    job = bot.run("mluvme.send_weekly_reports", now=monday.isoformat())
+
+    assert job.result is not None
+    assert job.result["count"] == 1
+    (child,) = [bot.inline.get(job_id) for job_id in job.result["job_ids"]]
+    assert child is not None and child.kwargs["user_id"] == active
+    assert [m["chat_id"] for m in bot.sent()] == [bot.get(active).telegram_id]
