@@ -35,9 +35,16 @@ def json_value(field: str, text: str, kind: type[list[Any]] | type[dict[str, Any
             field, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
     if not isinstance(value, kind):
-        wanted = 'an object, e.g. {"name": "value"}' if kind is dict else "an array, e.g. [1, 2]"
-        raise FormError(field, f"must be a JSON {wanted}, not {type(value).__name__}")
+        wanted = 'object, e.g. {"name": "value"}' if kind is dict else "array, e.g. [1, 2]"
+        raise FormError(field, f"must be a JSON {wanted}; this is {_json_kind(value)}")
     return value
+
+
+def _json_kind(value: Any) -> str:
+    kinds = ((bool, "a boolean"), (dict, "an object"), (list, "an array"), (str, "a string"))
+    if value is None:
+        return "null"
+    return next((name for kind, name in kinds if isinstance(value, kind)), "a number")
 
 
 def _location(error: dict[str, Any]) -> str:
