@@ -91,7 +91,7 @@ def test_pause_a_queue_and_resume_it(page: Page, server: Server) -> None:
     expect(page.get_by_role("status").filter(has_text="is paused")).to_be_visible()
     # the worker reports it stopped consuming; the page shows it without a reload
     page.evaluate("window.__notReloaded = true")
-    consumers = page.locator('tr[data-queue="default"] td').nth(2)
+    consumers = page.locator('tr[data-queue="default"] td.consumers')
     expect(consumers).to_have_text("none", timeout=30_000)
     assert page.evaluate("window.__notReloaded") is True
     job_id = _submit(server, "tests.echo", kwargs={"value": "held"})
