@@ -70,7 +70,7 @@ def test_replay_a_dead_letter_with_corrected_arguments(page: Page, server: Serve
     arguments.fill('{"should_fail": false}')
     page.get_by_role("button", name="Replay", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="Replayed from job")).to_be_visible()
-    expect(page.locator(".facts .state")).to_have_text("SUCCEEDED", timeout=30_000)
+    expect(page.locator(".facts .state")).to_have_text("SUCCEEDED", timeout=60_000)
     screenshot(page, "dead-letter-replayed")
     page.get_by_role("link", name=dead_id).click()
     expect(page.get_by_text("Replayed as job")).to_be_visible()
@@ -120,7 +120,7 @@ def test_cancel_a_waiting_job_and_run_another_now(page: Page, server: Server) ->
     page.goto(f"{server.url}/dashboard/jobs/{hurried}")
     page.get_by_role("button", name="Run now").click()
     expect(page.get_by_role("status").filter(has_text="run now")).to_be_visible()
-    expect(page.locator(".facts .state")).to_have_text("SUCCEEDED", timeout=30_000)
+    expect(page.locator(".facts .state")).to_have_text("SUCCEEDED", timeout=60_000)
     assert server.api("GET", f"/api/v1/jobs/{cancelled}").json()["state"] == "CANCELLED"
 
 
