@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
@@ -122,6 +123,31 @@ def test_cancel_a_waiting_job_and_run_another_now(page: Page, server: Server) ->
     expect(page.get_by_role("status").filter(has_text="run now")).to_be_visible()
     expect(page.locator(".facts .state")).to_have_text("SUCCEEDED", timeout=60_000)
     assert server.api("GET", f"/api/v1/jobs/{cancelled}").json()["state"] == "CANCELLED"
+
+
+def test_run_now_a_retrying_job(page: Page, server: Server, tmp_path: Path) -> None:
+    """The first attempt fails and waits an hour for its retry; Run now runs attempt 2."""
+    counter = tmp_path / "runs"
+    job_id = _submit(
+        server,
+        "tests.flaky",
+        kwargs={"counter_file": str(counter), "succeed_on": 2},
+        retry={"max_retries": 3, "base_delay": 3600, "max_delay": 7200},
+    )
+    deadline = time.monotonic() + 60
+    while server.api("GET", f"/api/v1/jobs/{job_id}").json()["state"] != "RETRYING":
+        assert time.monotonic() < deadline, "the first attempt never failed"
+        time.sleep(0.2)
+    log_in(page, server.url, server.write_key)
+    page.goto(f"{server.url}/dashboard/jobs/{job_id}")
+    expect(page.locator(".facts .state")).to_have_text("RETRYING")
+    screenshot(page, "job-retrying")
+    page.get_by_role("button", name="Run now").click()
+    expect(page.locator(".facts .state")).to_have_text("SUCCEEDED", timeout=60_000)
+    job = server.api("GET", f"/api/v1/jobs/{job_id}").json()
+    attempts = [(a["attempt"], a["state"]) for a in job["attempts"]]
+    assert (attempts, job["result"]) == ([(1, "RETRYING"), (2, "SUCCEEDED")], 2)
+    assert counter.read_text() == "xx"
 
 
 def test_schedules_pause_run_now_and_edit(page: Page, server: Server) -> None:

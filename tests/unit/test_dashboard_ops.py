@@ -14,7 +14,9 @@ import pytest
 
 from conveyor import inspection
 from conveyor.dashboard import queues as queues_page
-from conveyor.hooks.gate import is_stale
+from conveyor.gate import Gate
+from conveyor.hooks.base import RunContext
+from conveyor.hooks.gate import StoreGateHook, is_stale
 from conveyor.inspection import WorkerInfo
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
 from conveyor.schedule_manager import ScheduleManager
@@ -175,6 +177,23 @@ def test_run_now_sends_the_next_attempt_of_a_retrying_job(
     assert is_stale(JobState.RETRYING, 2, 2)
     assert not is_stale(JobState.STARTED, 2, 2)  # a redelivery after a crash still runs
     assert not is_stale(JobState.RETRYING, 2, 3)
+
+
+def test_the_worker_gate_skips_the_delayed_duplicate_of_an_early_attempt(writer: Dash) -> None:
+    job = writer.submit(1)
+    writer.store.mark_started(job.id, 1, "w1")
+    writer.store.mark_retrying(job.id, 1, Failure("slow", "TimeoutError"))
+    gate = StoreGateHook(writer.store)
+
+    def decide(attempt: int) -> Gate:
+        return gate.before_run(RunContext(job.id, job.task, job.queue, attempt, "w1"))
+
+    assert decide(2).runs  # the next attempt (early or delayed, whichever comes first)
+    writer.store.mark_started(job.id, 2, "w1")  # run early, failed again
+    writer.store.mark_retrying(job.id, 2, Failure("slow", "TimeoutError"))
+    late = decide(2)  # the delayed message of attempt 2 arrives now
+    assert not late.runs and late.reason == "stale_attempt"
+    assert decide(3).runs
 
 
 def test_broker_down_on_run_now_leaves_the_job_scheduled(
