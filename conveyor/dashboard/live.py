@@ -1,6 +1,6 @@
 """Live updates: each page region re-rendered as a small JSON document, fetched again on
-every event of the job stream (or polled every 2 s without it; the queues page, whose
-workers send no events, also every few seconds).
+every event of the job stream (or polled every 2 s without it; the queues and schedules
+pages, whose changes send no job events, also every few seconds).
 
 ``{"html": "..."}`` holds the same template fragment the page was rendered
 with, so the page's JavaScript swaps it in without a reload.

@@ -80,6 +80,23 @@ def test_replay_a_dead_letter_with_corrected_arguments(page: Page, server: Serve
     screenshot(page, "job-dead")
 
 
+def test_new_dead_letters_and_schedules_appear_without_a_reload(page: Page, server: Server) -> None:
+    log_in(page, server.url, server.read_key)
+    page.goto(f"{server.url}/dashboard/dead-letters")
+    page.evaluate("window.__notReloaded = true")
+    dead_id = _dead_job(server)
+    expect(page.locator(f'tr[data-dead-letter-id="{dead_id}"]')).to_be_visible(timeout=30_000)
+    page.goto(f"{server.url}/dashboard/schedules")
+    page.evaluate("window.__notReloaded = true")
+    name = f"live-{time.monotonic_ns()}"
+    body = {"name": name, "task": "tests.echo", "kwargs": {"value": "x"}, "interval": 3600}
+    assert server.api("POST", "/api/v1/schedules", json=body).status_code == 201
+    expect(page.locator(f'tr[data-schedule="{name}"]')).to_be_visible(timeout=30_000)
+    assert server.api("POST", f"/api/v1/schedules/{name}/pause").status_code == 200
+    expect(page.locator(f'tr[data-schedule="{name}"]')).to_contain_text("paused", timeout=30_000)
+    assert page.evaluate("window.__notReloaded") is True, "the page was reloaded"
+
+
 def test_pause_a_queue_and_resume_it(page: Page, server: Server) -> None:
     _accept_dialogs(page)
     log_in(page, server.url, server.write_key)
