@@ -247,7 +247,7 @@ def test_dead_letters_list_and_filters(writer: Dash) -> None:
     other = dead_job(writer, attempts=1, queue="mail")
     page = writer.client.get("/dashboard/dead-letters").text
     assert first.id in page and other.id in page
-    assert '<th scope="col">Reason</th>' in page
+    assert '<th scope="col" class="optional">Reason</th>' in page
     by_queue = writer.client.get("/dashboard/dead-letters?queue=mail").text
     assert other.id in by_queue and first.id not in by_queue
     by_text = writer.client.get("/dashboard/dead-letters?q=MAILBOX").text
