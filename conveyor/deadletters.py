@@ -84,6 +84,8 @@ def replay_matching(
         since=flt.since,
         until=flt.until,
         replayed=False,
+        reason=flt.reason,
+        text=flt.text,
     )
     out = BulkReplay()
     entries = store.list_dead_letters(pending, limit).items

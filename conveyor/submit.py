@@ -185,8 +185,12 @@ class Submitter:
             raise BrokerUnavailable(f"broker unavailable, nothing was enqueued: {exc}") from exc
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0)
 
-    def dispatch(self, job: Job, producer: Any = None) -> None:
-        """Publish ``job`` to the broker under its own id (on ``producer`` if given)."""
+    def dispatch(self, job: Job, producer: Any = None, *, retries: int = 0) -> None:
+        """Publish ``job`` to the broker under its own id (on ``producer`` if given).
+
+        ``retries`` is the number of attempts already made (the worker runs attempt
+        ``retries + 1``); only running a retrying job early sets it.
+        """
         self.app.send_task(
             job.task,
             args=list(job.args),
@@ -199,6 +203,7 @@ class Submitter:
             retry_policy=_PUBLISH_RETRY,
             producer=producer,
             headers=_headers(job),
+            retries=retries,
         )
 
     def _run_inline(self, job: Job) -> Job:

@@ -11,8 +11,9 @@ from datetime import timedelta
 import pytest
 
 from conveyor.jobs import Job, JobState
-from conveyor.store.base import JobStore
+from conveyor.store.base import Failure, JobStore
 from conveyor.store.dashboard import JobQuery
+from conveyor.store.reliability import DeadLetterFilter
 from tests.store_contract import T0, make_job
 
 
@@ -138,3 +139,26 @@ class DashboardStoreContract:
     def test_count_finished_empty_window(self, store: JobStore) -> None:
         buckets = store.count_finished(T0, T0 + timedelta(minutes=2), 60)
         assert [(b.succeeded, b.failed) for b in buckets] == [(0, 0), (0, 0)]
+
+    def test_dead_letters_filter_by_reason_and_error_text(self, store: JobStore) -> None:
+        """The dashboard's dead-letter filters: reason (exact) and error text (any case)."""
+        deaths = (
+            ("x", "SMTPError", "Mailbox UNAVAILABLE 100%", "exhausted"),
+            ("y", "PermanentError", "bad address", "permanent"),
+            ("z", "TimeLimitExceeded", "hard time limit", "time_limit"),
+        )
+        for job_id, error_type, error, reason in deaths:
+            store.create_job(make_job(job_id, task="email.send", state=JobState.QUEUED))
+            store.mark_started(job_id, 1, "w1", T0)
+            store.mark_dead(job_id, 1, Failure(error, error_type, None, T0, reason))
+
+        def ids(**values: str) -> set[str]:
+            return {e.job_id for e in store.list_dead_letters(DeadLetterFilter(**values), 50).items}
+
+        assert ids() == {"x", "y", "z"}
+        assert ids(reason="permanent") == {"y"}
+        assert ids(text="mailbox unavailable") == {"x"}
+        assert ids(text="100%") == {"x"}
+        assert ids(text="0%_") == set()  # LIKE wildcards are matched literally
+        assert ids(text="permanenterror") == {"y"}  # the error type too
+        assert ids(text="limit", reason="exhausted") == set()

@@ -18,9 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.dashboard.access import Access
 from conveyor.dashboard.cache import TtlCache
+from conveyor.dashboard.deadletters import router as dead_letters_router
 from conveyor.dashboard.live import router as live_router
 from conveyor.dashboard.login import router as login_router
 from conveyor.dashboard.pages import router as pages_router
+from conveyor.dashboard.queues import router as queues_router
+from conveyor.dashboard.schedules import router as schedules_router
 from conveyor.dashboard.secret import DashboardConfigError, resolve_secret
 from conveyor.dashboard.session import SessionSigner
 from conveyor.dashboard.web import (
@@ -123,7 +126,15 @@ def create_dashboard(
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(SecurityHeaders)
-    for router in (login_router, pages_router, live_router):
+    routers = (
+        login_router,
+        pages_router,
+        dead_letters_router,
+        schedules_router,
+        queues_router,
+        live_router,
+    )
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,4 +1,6 @@
-"""Live updates: each page region re-rendered as a small JSON document, polled every 2 s.
+"""Live updates: each page region re-rendered as a small JSON document, fetched again on
+every event of the job stream (or polled every 2 s without it; the queues and schedules
+pages, whose changes send no job events, also every few seconds).
 
 ``{"html": "..."}`` holds the same template fragment the page was rendered
 with, so the page's JavaScript swaps it in without a reload.
@@ -14,8 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.events import stream_events
 from conveyor.dashboard import views
+from conveyor.dashboard.access import Viewer
+from conveyor.dashboard.deadletters import dead_letter_list
+from conveyor.dashboard.deadletters import parse_filters as parse_dead_letter_filters
 from conveyor.dashboard.filters import parse_filters
 from conveyor.dashboard.pages import job_or_404
+from conveyor.dashboard.queues import queues_and_workers
+from conveyor.dashboard.schedules import schedule_list
+from conveyor.dashboard.session import CSRF_FIELD
 from conveyor.dashboard.web import Context, DashboardContext, ViewerDep, base_path
 from conveyor.store.observability import EventFilter
 
@@ -60,5 +68,28 @@ def live_job(request: Request, job_id: str, context: Context, viewer: ViewerDep)
     values = views.job_detail(
         context.store, found, viewer, request.query_params.get("replayed_from")
     )
-    page = {"viewer": viewer, "csrf_field": "csrf_token", "csrf_token": viewer.session.csrf}
-    return _fragment(request, context, "_job.html", {**page, **values})
+    return _fragment(request, context, "_job.html", {**_forms(viewer), **values})
+
+
+def _forms(viewer: Viewer) -> dict[str, Any]:
+    """What a fragment with buttons needs: who looks, and the CSRF token for the forms."""
+    return {"viewer": viewer, "csrf_field": CSRF_FIELD, "csrf_token": viewer.session.csrf}
+
+
+@router.get("/dead-letters", name="live_dead_letters")
+def live_dead_letters(request: Request, context: Context, viewer: ViewerDep) -> JSONResponse:
+    filters = parse_dead_letter_filters(dict(request.query_params))
+    values = dead_letter_list(context.store, filters)
+    return _fragment(request, context, "_dead_letter_rows.html", {**_forms(viewer), **values})
+
+
+@router.get("/schedules", name="live_schedules")
+def live_schedules(request: Request, context: Context, viewer: ViewerDep) -> JSONResponse:
+    values = schedule_list(context)
+    return _fragment(request, context, "_schedule_rows.html", {**_forms(viewer), **values})
+
+
+@router.get("/queues", name="live_queues")
+def live_queues(request: Request, context: Context, viewer: ViewerDep) -> JSONResponse:
+    values = queues_and_workers(context)
+    return _fragment(request, context, "_queues.html", {**_forms(viewer), **values})

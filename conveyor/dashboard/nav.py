@@ -15,4 +15,7 @@ class NavEntry:
 NAV: tuple[NavEntry, ...] = (
     NavEntry("Overview", "/", "overview"),
     NavEntry("Jobs", "/jobs", "jobs"),
+    NavEntry("Dead letters", "/dead-letters", "dead-letters"),
+    NavEntry("Schedules", "/schedules", "schedules"),
+    NavEntry("Queues & workers", "/queues", "queues"),
 )

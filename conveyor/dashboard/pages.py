@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor.dashboard import views
 from conveyor.dashboard.access import Viewer
-from conveyor.dashboard.actions import find_action
+from conveyor.dashboard.actions import ActionRefused, find_action
 from conveyor.dashboard.filters import parse_filters
 from conveyor.dashboard.web import (
     Context,
@@ -55,6 +55,7 @@ def job(request: Request, job_id: str, context: Context, viewer: ViewerDep) -> H
     found = job_or_404(context.store, job_id)
     replayed_from = request.query_params.get("replayed_from")
     values = views.job_detail(context.store, found, viewer, replayed_from)
+    values["notice"] = views.action_notice(request.query_params.get("done"))
     return render(request, context, "job.html", {"section": "jobs", **values}, viewer=viewer)
 
 
@@ -69,10 +70,14 @@ def _run_action(context: DashboardContext, viewer: Viewer, job_id: str, name: st
         raise Refused(409, f"{action.label!r} does not apply to a {found.state.value} job")
     try:
         outcome = action.run(context.submitter, found)
+    except ActionRefused as exc:
+        raise Refused(exc.status, f"{action.label} was refused: {exc.message}") from exc
     except (TaskNotFound, ArgumentsInvalid, SubmitRefused) as exc:
         raise Refused(422, f"{action.label} was refused: {exc}") from exc
     except BrokerUnavailable as exc:
         raise Refused(503, f"{action.label} failed, the broker is unavailable: {exc}") from exc
+    if outcome.job_id == found.id:
+        return f"/jobs/{found.id}?done={outcome.notice}"
     return f"/jobs/{outcome.job_id}?{outcome.notice}_from={found.id}"
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from conveyor.dashboard.access import Viewer
-from conveyor.dashboard.actions import ACTIONS, JobAction
+from conveyor.dashboard.actions import ACTIONS, NOTICES, JobAction
 from conveyor.dashboard.cache import TtlCache
 from conveyor.dashboard.chart import throughput_chart
 from conveyor.dashboard.filters import PAGE_SIZE, JobFilters
@@ -15,6 +16,7 @@ from conveyor.jobs import Job, JobState, utcnow
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
 from conveyor.store.dashboard import FAILURE_STATES, JobQuery, ThroughputBucket
+from conveyor.store.reliability import Attempt
 
 #: Column order of the queue table.
 STATE_COLUMNS = tuple(JobState)
@@ -103,17 +105,61 @@ def job_list(store: JobStore, settings: Settings, filters: JobFilters) -> dict[s
     }
 
 
-def timeline(job: Job) -> list[TimelineEntry]:
+def timeline(job: Job, attempts: Sequence[Attempt] = ()) -> list[TimelineEntry]:
+    """The job's state changes, from its own times and each recorded attempt."""
     entries = [TimelineEntry("Created", job.created_at)]
     if job.scheduled_for is not None:
         entries.append(TimelineEntry("Due", job.scheduled_for))
-    if job.started_at is not None:
+    ended = set()
+    for attempt in attempts:
+        if attempt.started_at is not None:
+            where = f" on {attempt.worker}" if attempt.worker else ""
+            entries.append(
+                TimelineEntry(f"Attempt {attempt.attempt} started{where}", attempt.started_at)
+            )
+        if attempt.finished_at is not None and attempt.state is not JobState.STARTED:
+            why = f" ({attempt.reason})" if attempt.reason else ""
+            label = f"Attempt {attempt.attempt}: {attempt.state.value}{why}"
+            entries.append(TimelineEntry(label, attempt.finished_at))
+            ended.add(attempt.finished_at)
+    if not attempts and job.started_at is not None:
         entries.append(TimelineEntry(f"Started (attempt {job.attempts})", job.started_at))
     if job.finished_at is not None:
-        entries.append(TimelineEntry(f"Finished: {job.state.value}", job.finished_at))
+        if job.finished_at not in ended:
+            entries.append(TimelineEntry(f"Finished: {job.state.value}", job.finished_at))
     elif job.updated_at != job.created_at:
         entries.append(TimelineEntry(f"Now {job.state.value}", job.updated_at))
     return sorted(entries, key=lambda entry: entry.at)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int
+    total: int | None
+    message: str | None
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total:
+            return None
+        return max(0, min(100, round(100 * self.done / self.total)))
+
+
+def progress_of(job: Job) -> Progress | None:
+    report = job.progress
+    if not report:
+        return None
+    done, total = report.get("done"), report.get("total")
+    return Progress(
+        done=done if isinstance(done, int) else 0,
+        total=total if isinstance(total, int) else None,
+        message=str(report["message"]) if report.get("message") else None,
+    )
+
+
+def action_notice(key: str | None) -> str | None:
+    """The sentence for a ``?done=`` key set after an action (unknown keys say nothing)."""
+    return NOTICES.get(key or "")
 
 
 def available_actions(job: Job, viewer: Viewer) -> list[JobAction]:
@@ -124,10 +170,20 @@ def available_actions(job: Job, viewer: Viewer) -> list[JobAction]:
 def job_detail(
     store: JobStore, job: Job, viewer: Viewer, replayed_from: str | None
 ) -> dict[str, Any]:
-    original = store.get_job(replayed_from) if replayed_from else None
+    """Everything on a job's page: attempts, timeline, progress and replay links."""
+    original_id = job.replay_of or replayed_from
+    original = store.get_job(original_id) if original_id else None
+    attempts = store.list_attempts([job.id]).get(job.id, [])
+    dead = store.get_dead_letter(job.id) if job.state is JobState.DEAD else None
+    replayed_as = store.get_job(dead.replayed_job_id) if dead and dead.replayed_job_id else None
     return {
         "job": job,
-        "timeline": timeline(job),
+        "timeline": timeline(job, attempts),
+        "attempts": sorted(attempts, key=lambda a: a.attempt, reverse=True),
+        "progress": progress_of(job),
         "actions": available_actions(job, viewer),
         "original": original,
+        "original_id": original_id,
+        "dead_letter": dead,
+        "replayed_as": replayed_as,
     }

@@ -29,6 +29,17 @@ def gate_for(state: JobState | None) -> Gate:
     return Gate.skip(f"already_{state.value.lower()}")
 
 
+def is_stale(state: JobState, attempts: int, attempt: int) -> bool:
+    """Whether a message for ``attempt`` is a duplicate of an attempt the job already made.
+
+    Running a retrying job early (:mod:`conveyor.retry_now`) sends its next attempt
+    while the delayed message for that attempt still waits in a worker; once the
+    early run has happened, the delayed one is skipped. A STARTED job is never
+    stale: that is a redelivery after a crash.
+    """
+    return state in (JobState.QUEUED, JobState.RETRYING) and 0 < attempt <= attempts
+
+
 class StoreGateHook(Hook):
     def __init__(self, store: JobStore) -> None:
         self.store = store
@@ -39,4 +50,6 @@ class StoreGateHook(Hook):
         except StoreError as exc:
             log.warning("gate_store_unavailable", job_id=ctx.job_id, error=str(exc))
             return Gate.defer(STORE_DOWN_DEFER, "store_unavailable")
+        if job is not None and is_stale(job.state, job.attempts, ctx.attempt):
+            return Gate.skip("stale_attempt")
         return gate_for(job.state if job is not None else None)

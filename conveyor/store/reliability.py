@@ -62,6 +62,10 @@ class DeadLetterFilter:
     until: datetime | None = None
     #: None = all; False = only entries not replayed yet
     replayed: bool | None = None
+    #: why it died (``exhausted``, ``permanent``, ``time_limit``, ...)
+    reason: str | None = None
+    #: case-insensitive substring of the error message or error type
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,8 @@ def matches_dead_letter(entry: DeadLetter, flt: DeadLetterFilter) -> bool:
         flt.since is None or entry.dead_at >= flt.since,
         flt.until is None or entry.dead_at < flt.until,
         flt.replayed is None or (entry.replayed_job_id is not None) == flt.replayed,
+        flt.reason is None or entry.reason == flt.reason,
+        not flt.text or flt.text.lower() in f"{entry.error_type or ''} {entry.error or ''}".lower(),
     )
     return all(checks)
 

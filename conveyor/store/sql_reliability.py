@@ -34,6 +34,7 @@ from conveyor.store.reliability import (
     encode_dl_cursor,
 )
 from conveyor.store.schema import dead_letters, job_attempts, jobs
+from conveyor.store.sql_dashboard import LIKE_ESCAPE, like_pattern
 
 _CREATE_TRIES = 5
 
@@ -284,6 +285,7 @@ def _dl_filtered(query: Select[Any], flt: DeadLetterFilter) -> Select[Any]:
         (dead_letters.c.task, flt.task),
         (dead_letters.c.queue, flt.queue),
         (dead_letters.c.error_type, flt.error_type),
+        (dead_letters.c.reason, flt.reason),
     )
     for column, value in equal:
         if value is not None:
@@ -295,4 +297,12 @@ def _dl_filtered(query: Select[Any], flt: DeadLetterFilter) -> Select[Any]:
     if flt.replayed is not None:
         column = dead_letters.c.replayed_job_id
         query = query.where(column.is_not(None) if flt.replayed else column.is_(None))
+    if flt.text:
+        pattern = like_pattern(flt.text)
+        query = query.where(
+            or_(
+                dead_letters.c.error.ilike(pattern, escape=LIKE_ESCAPE),
+                dead_letters.c.error_type.ilike(pattern, escape=LIKE_ESCAPE),
+            )
+        )
     return query

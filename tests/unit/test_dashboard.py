@@ -426,7 +426,13 @@ def test_nav_has_only_pages_that_exist(dash: Dash) -> None:
     page = dash.client.get("/dashboard/").text
     nav = page.split('<nav aria-label="Main">')[1].split("</nav>")[0]
     links = re.findall(r'href="([^"]+)"', nav)
-    assert links == ["/dashboard/", "/dashboard/jobs"]
+    assert links == [
+        "/dashboard/",
+        "/dashboard/jobs",
+        "/dashboard/dead-letters",
+        "/dashboard/schedules",
+        "/dashboard/queues",
+    ]
     for link in links:
         assert dash.client.get(link).status_code == 200
 

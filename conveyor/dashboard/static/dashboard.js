@@ -4,7 +4,18 @@
 // answers {"html": "..."} (the same server-side template fragment). Updates
 // are triggered by the API's server-sent event stream when the page names one
 // (body[data-events-url]) and it answers; otherwise (or when it drops) the
-// regions are polled every 2 seconds.
+// regions are polled every 2 seconds. A region with data-live-poll="<ms>" is also
+// fetched on that interval (its data has no event, e.g. workers and queue depths).
+// Forms with data-confirm="question" ask before they are sent (destructive actions).
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+})();
+
 (function () {
   "use strict";
   var POLL_MS = 2000;
@@ -76,6 +87,14 @@
       source.addEventListener(name, refreshAll);
     });
   }
+
+  // regions whose data (e.g. workers) has no event also refresh on their own interval
+  regions.forEach(function (region) {
+    var every = parseInt(region.getAttribute("data-live-poll") || "", 10);
+    if (every > 0) {
+      setInterval(function () { refresh(region).catch(function () {}); }, every);
+    }
+  });
 
   var events = document.body.getAttribute("data-events-url");
   if (events && window.EventSource) { listen(events); } else { poll(POLL_MS); }
