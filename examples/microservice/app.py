@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import create_engine
 
 from conveyor.example import Example
@@ -11,6 +13,7 @@ from examples.microservice.config import QUEUES, microservice_settings
 from examples.microservice.standin import standin_port
 
 _PORT = standin_port()
+_MAIL_PORT = int(os.environ.get("MICROSERVICE_MAILSINK_PORT", "8025"))
 _SETTINGS = microservice_settings()
 
 
@@ -33,8 +36,15 @@ EXAMPLE = Example(
         "MICROSERVICE_BACKEND_URL": f"http://127.0.0.1:{_PORT}",
         # the cleanup tasks may delete only inside these folders
         "CONVEYOR_CLEAN_ROOTS": f"{_SETTINGS.temp_dir},{_SETTINGS.logs_dir}",
+        # emails go to the local mail sink, which prints them and delivers nothing
+        "CONVEYOR_SMTP_HOST": "127.0.0.1",
+        "CONVEYOR_SMTP_PORT": str(_MAIL_PORT),
+        "CONVEYOR_SMTP_FROM": "microservice@example.invalid",
     },
-    processes={"backend-standin": ("-m", "examples.microservice.standin", "--port", str(_PORT))},
+    processes={
+        "backend-standin": ("-m", "examples.microservice.standin", "--port", str(_PORT)),
+        "mail-sink": ("-m", "examples.mailsink", "--port", str(_MAIL_PORT)),
+    },
     notes=(
         f"backend STAND-IN on http://127.0.0.1:{_PORT} answers the internal endpoints "
         "(it does no real work)",
@@ -42,7 +52,8 @@ EXAMPLE = Example(
         "update_exchange_rates_task hourly, send_daily_digest_task 08:00, "
         "system_health_check_task every 5 min",
         "try: conveyor submit microservice.system_health_check_task --wait",
-        "email/SMS/push jobs need CONVEYOR_SMTP_HOST, CONVEYOR_SMS_*, CONVEYOR_FCM_* "
-        "(see examples/microservice/README.md); without them they retry and end DEAD",
+        f"mail sink STAND-IN on 127.0.0.1:{_MAIL_PORT} prints every email and delivers nothing",
+        "SMS and push jobs need CONVEYOR_SMS_* / CONVEYOR_FCM_* (see "
+        "examples/microservice/README.md); without them they fail (a clear error in the job)",
     ),
 )
