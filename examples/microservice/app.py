@@ -54,6 +54,6 @@ EXAMPLE = Example(
         "try: conveyor submit microservice.system_health_check_task --wait",
         f"mail sink STAND-IN on 127.0.0.1:{_MAIL_PORT} prints every email and delivers nothing",
         "SMS and push jobs need CONVEYOR_SMS_* / CONVEYOR_FCM_* (see "
-        "examples/microservice/README.md); without them they fail (a clear error in the job)",
+        "examples/microservice/README.md); without them they end DEAD at once with a clear error",
     ),
 )
