@@ -45,7 +45,8 @@ class Example:
     #: name → arguments of the Python interpreter (e.g. a local stand-in for a backend,
     #: ``("-m", "examples.microservice.standin")``); they get the same environment
     processes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    #: lines printed by ``conveyor up --example`` after start (what to look at, how to try it)
+    #: lines printed by ``conveyor up --example`` after start (what to look at, how to try it);
+    #: ``{api}`` in a line becomes the API's base URL
     notes: tuple[str, ...] = ()
 
 

@@ -225,8 +225,9 @@ def up(
     children += [Child(f"worker-{n + 1}", worker_argv) for n in range(workers)]
     if example is not None:
         children += [Child(n, argv, plain_python=True) for n, argv in example.processes.items()]
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
         for line in example.notes:
-            click.echo(f"example {example.name}: {line}")
+            click.echo(f"example {example.name}: {line.replace('{api}', api_url)}")
         click.echo(
             f"example {example.name}: its jobs ({example.name}.*) show in the dashboard; "
             "all its data is SYNTHETIC"

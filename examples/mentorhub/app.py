@@ -55,6 +55,8 @@ EXAMPLE = Example(
         "four are days ahead: their reminders wait as SCHEDULED jobs (see the Jobs page)",
         "schedules: cleanup_expired_tokens and generate_daily_stats daily, "
         "send_session_reminders hourly (first runs one interval after start)",
-        "try: conveyor submit mentorhub.generate_daily_stats --wait",
+        'try: curl -H "Authorization: Bearer $(cat var/dev-api-key)" '
+        "-H 'Content-Type: application/json' "
+        '-d \'{"task": "mentorhub.generate_daily_stats"}\' {api}/api/v1/jobs',
     ),
 )

@@ -51,7 +51,9 @@ EXAMPLE = Example(
         f"queues: {', '.join(QUEUES)}; schedules: daily_maintenance_task 02:00, "
         "update_exchange_rates_task hourly, send_daily_digest_task 08:00, "
         "system_health_check_task every 5 min",
-        "try: conveyor submit microservice.system_health_check_task --wait",
+        'try: curl -H "Authorization: Bearer $(cat var/dev-api-key)" '
+        "-H 'Content-Type: application/json' "
+        '-d \'{"task": "microservice.system_health_check_task"}\' {api}/api/v1/jobs',
         f"mail sink STAND-IN on 127.0.0.1:{_MAIL_PORT} prints every email and delivers nothing",
         "SMS and push jobs need CONVEYOR_SMS_* / CONVEYOR_FCM_* (see "
         "examples/microservice/README.md); without them they end DEAD at once with a clear error",
