@@ -23,7 +23,7 @@ async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     def reply(line: str) -> None:
         writer.write(line.encode() + b"\r\n")
 
-    sender, recipients = "", []
+    sender, recipients = "", list[str]()
     reply("220 conveyor-example mail sink (stand-in, delivers nothing)")
     while line := await reader.readline():
         command = line.decode(errors="replace").strip()

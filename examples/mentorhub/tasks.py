@@ -178,7 +178,8 @@ def send_session_reminders() -> dict[str, Any]:
 def cleanup_expired_tokens() -> dict[str, Any]:
     """Delete verification and reset tokens past their expiry (live ones stay)."""
     with Session(engine()) as db, db.begin():
-        deleted = db.execute(delete(Token).where(Token.expires_at < utcnow())).rowcount
+        expired = delete(Token).where(Token.expires_at < utcnow()).returning(Token.id)
+        deleted = len(db.scalars(expired).all())
     return {"deleted": deleted}
 
 

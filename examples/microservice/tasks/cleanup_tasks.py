@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from pydantic import Field
+from datetime import timedelta
+from typing import Any
 
 from conveyor import RetryPolicy, task
 from conveyor.catalog import backup, files
+from conveyor.catalog.common import Duration
 from conveyor.catalog.health import HttpTarget, probe
 from examples.microservice.backend import url
 from examples.microservice.config import microservice_settings, schedule_of
@@ -20,7 +20,7 @@ HEALTH_PATHS = ("/health/redis", "/health/rabbitmq", "/health/postgres", "/healt
 
 @task(name="microservice.cleanup_temp_files_task", queue="cleanup", retry=RETRY)
 def cleanup_temp_files_task(
-    older_than: Annotated[str, Field(min_length=2)] = "1d",
+    older_than: Duration = timedelta(days=1),
 ) -> dict[str, Any]:
     """Delete files in MICROSERVICE_TEMP_DIR older than ``older_than`` (e.g. ``6h``, ``1d``)."""
     folder = microservice_settings().temp_dir
@@ -33,7 +33,7 @@ def cleanup_temp_files_task(
 
 @task(name="microservice.cleanup_old_logs_task", queue="cleanup", retry=RETRY)
 def cleanup_old_logs_task(
-    older_than: Annotated[str, Field(min_length=2)] = "30d",
+    older_than: Duration = timedelta(days=30),
 ) -> dict[str, Any]:
     """Delete ``*.log*`` files in MICROSERVICE_LOGS_DIR older than ``older_than``."""
     folder = microservice_settings().logs_dir

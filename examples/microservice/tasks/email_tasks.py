@@ -36,7 +36,7 @@ def send_bulk_email_task(
 ) -> dict[str, Any]:
     """Send the same message to many addresses (one SMTP connection per 50)."""
     result: dict[str, Any] = email.send_bulk(
-        recipients=[{"email": address} for address in recipients],
+        recipients=[email.BulkRecipient(email=address) for address in recipients],
         subject=subject,
         body=body,
         per_second=per_second,
