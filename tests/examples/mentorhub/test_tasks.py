@@ -4,6 +4,9 @@ before, the hourly sweep reminding each session once, token cleanup, daily stats
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +23,7 @@ from conveyor.testing import InlineConveyor
 from examples.mentorhub import service
 from examples.mentorhub.config import BEAT_SCHEDULE
 from examples.mentorhub.models import Course, DailyStats, MentorSession, Token, User, utcnow
+from examples.mentorhub.tasks import remind_session
 from tests.examples.mentorhub.conftest import Hub
 
 pytestmark = pytest.mark.integration
@@ -243,3 +247,25 @@ def test_user_rows_keep_aware_utc_times(hub: Hub) -> None:
     user = hub.user("zoe")
     stored = hub.reload(User, user.id)
     assert stored.created_at.tzinfo is UTC
+
+
+def test_two_workers_reminding_the_same_session_at_once_send_one_email(hub: Hub) -> None:
+    """The row lock makes the second wait for the first and then skip (PostgreSQL)."""
+    mentor, student = hub.user("kate", "mentor"), hub.user("leo")
+    booked = hub.session(mentor, student, utcnow() + timedelta(minutes=30))
+    sent: list[str] = []
+    entered = threading.Barrier(2)
+
+    def send() -> dict[str, Any]:
+        sent.append(threading.current_thread().name)
+        time.sleep(0.5)  # still sending while the other worker tries
+        return {"sent": 1}
+
+    def worker() -> dict[str, Any]:
+        entered.wait(timeout=10)
+        return remind_session(booked.id, send)
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = [f.result(timeout=60) for f in [pool.submit(worker), pool.submit(worker)]]
+    assert len(sent) == 1
+    assert sorted(str(o.get("skipped", "")) for o in outcomes) == ["", "already_reminded"]
