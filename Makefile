@@ -19,8 +19,8 @@ run: install
 	$(VENV)/bin/conveyor up
 
 lint: install
-	$(VENV)/bin/ruff check conveyor tests
-	$(VENV)/bin/ruff format --check conveyor tests
+	$(VENV)/bin/ruff check conveyor tests examples
+	$(VENV)/bin/ruff format --check conveyor tests examples
 
 typecheck: install
 	$(VENV)/bin/mypy --strict conveyor

@@ -12,6 +12,7 @@ The example's own tables live in the same database as the job store
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,30 @@ class Example:
     prepare: Callable[[Settings], None]
     #: extra ``CONVEYOR_*`` settings for the processes (e.g. the example's queues)
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: extra processes ``conveyor up --example`` runs beside API, worker and scheduler:
+    #: name → arguments of the Python interpreter (e.g. a local stand-in for a backend,
+    #: ``("-m", "examples.microservice.standin")``); they get the same environment
+    processes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: lines printed by ``conveyor up --example`` after start (what to look at, how to try it);
+    #: ``{api}`` in a line becomes the API's base URL
+    notes: tuple[str, ...] = ()
+
+
+def child_environment(
+    example: Example, base: Mapping[str, str], root: Path = EXAMPLES_DIR
+) -> dict[str, str]:
+    """The environment of ``conveyor up --example``'s processes.
+
+    ``base`` (the user's environment) wins over the example's ``environment``, except
+    ``CONVEYOR_IMPORTS``, which gets the example's modules added; the checkout root goes
+    on ``PYTHONPATH`` so ``examples.<name>`` imports from any working directory.
+    """
+    env = {**example.environment, **base}
+    imports = [m.strip() for m in base.get("CONVEYOR_IMPORTS", "").split(",") if m.strip()]
+    env["CONVEYOR_IMPORTS"] = ",".join(dict.fromkeys([*imports, *example.imports]))
+    paths = [str(root.parent), *filter(None, base.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
 
 
 def available_examples(root: Path = EXAMPLES_DIR) -> list[str]:

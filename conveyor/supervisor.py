@@ -26,7 +26,14 @@ log = structlog.get_logger("conveyor.up")
 @dataclass(frozen=True, slots=True)
 class Child:
     name: str
+    #: arguments of ``conveyor`` (``["worker", "-c", "2"]``)
     argv: Sequence[str]
+    #: run ``python <argv>`` instead of ``python -m conveyor <argv>`` (an example's extra process)
+    plain_python: bool = False
+
+    def command(self) -> list[str]:
+        prefix = [sys.executable] if self.plain_python else [sys.executable, "-m", "conveyor"]
+        return [*prefix, *self.argv]
 
 
 class Supervisor:
@@ -47,8 +54,9 @@ class Supervisor:
 
     def start(self) -> None:
         for child in self.children:
-            argv = [sys.executable, "-m", "conveyor", *child.argv]
-            self.procs[child.name] = subprocess.Popen(argv, env=self.env, start_new_session=True)
+            self.procs[child.name] = subprocess.Popen(
+                child.command(), env=self.env, start_new_session=True
+            )
             log.info("process_started", process=child.name, pid=self.procs[child.name].pid)
 
     def run(self) -> int:

@@ -10,8 +10,16 @@ import uvicorn
 
 from conveyor.cli.common import Env, settings_or_exit
 from conveyor.dashboard import DashboardConfigError
+from conveyor.example import (
+    Example,
+    ExampleError,
+    available_examples,
+    child_environment,
+    load_example,
+)
 from conveyor.keys import Authenticator, ensure_dev_key
 from conveyor.server import create_server
+from conveyor.settings import Settings
 from conveyor.store import StoreError
 from conveyor.supervisor import Child, Supervisor
 
@@ -133,20 +141,75 @@ def scheduler() -> None:
     beat.run()
 
 
+def _load_example(name: str) -> Example:
+    """The example ``name``, or exit 2 with a one-line error listing the available ones."""
+    try:
+        return load_example(name)
+    except ExampleError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _list_examples() -> None:
+    names = available_examples()
+    if not names:
+        click.echo("no examples: they live in examples/ of a source checkout")
+    for name in names:
+        try:
+            title = load_example(name).title
+        except ExampleError as exc:
+            title = f"(cannot load: {exc})"
+        click.echo(f"{name:14} {title}")
+
+
+def _prepare_example(example: Example, settings: Settings) -> None:
+    click.echo(f"example {example.name}: {example.title}")
+    click.echo(
+        f"example {example.name}: preparing its tables with SYNTHETIC data "
+        "(generated fake users and records, not real people)"
+    )
+    try:
+        example.prepare(settings)
+    except Exception as exc:  # the example's own failure, reported in one line
+        raise click.ClickException(f"example {example.name!r} failed to prepare: {exc}") from None
+
+
 @click.command()
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("-c", "--concurrency", type=int, default=None, help="Pool size per worker.")
-def up(workers: int, concurrency: int | None) -> None:
+@click.option(
+    "--example",
+    "example_name",
+    default=None,
+    metavar="NAME",
+    help="Also run example NAME (examples/NAME: its tasks, schedules and synthetic data).",
+)
+@click.option("--list-examples", is_flag=True, help="List the examples and exit.")
+def up(
+    workers: int, concurrency: int | None, example_name: str | None, list_examples: bool
+) -> None:
     """Start the whole service on this machine: API, worker(s) and scheduler.
 
     Migrates the job store first. With no API key configured (dev mode) it
     generates one, writes it to ./var/dev-api-key (mode 0600) and prints it.
-    Ctrl-C stops every process.
+    With `--example NAME` it also loads an example application (see
+    `--list-examples` and docs/examples.md) and fills its tables with synthetic
+    data. Ctrl-C stops every process.
     """
+    if list_examples:
+        _list_examples()
+        return
+    example = _load_example(example_name) if example_name else None
+    child_env = dict(os.environ)
+    if example is not None:
+        child_env = child_environment(example, os.environ)
+        os.environ.update(child_env)  # this process prepares the example with the same settings
     env = Env(settings_or_exit())
     settings = env.settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _migrate(env)
+    if example is not None:
+        _prepare_example(example, settings)
     dev_key = ensure_dev_key(settings, env.store)
     if not Authenticator(settings, env.store).has_keys():
         raise click.ClickException(
@@ -160,8 +223,17 @@ def up(workers: int, concurrency: int | None) -> None:
     worker_argv = ["worker"] + (["-c", str(concurrency)] if concurrency else [])
     children = [Child("api", ["api"]), Child("scheduler", ["scheduler"])]
     children += [Child(f"worker-{n + 1}", worker_argv) for n in range(workers)]
+    if example is not None:
+        children += [Child(n, argv, plain_python=True) for n, argv in example.processes.items()]
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        for line in example.notes:
+            click.echo(f"example {example.name}: {line.replace('{api}', api_url)}")
+        click.echo(
+            f"example {example.name}: its jobs ({example.name}.*) show in the dashboard; "
+            "all its data is SYNTHETIC"
+        )
     env.store.close()
-    sys.exit(Supervisor(children).run())
+    sys.exit(Supervisor(children, env=child_env).run())
 
 
 COMMANDS = (up, api, worker, scheduler, migrate)

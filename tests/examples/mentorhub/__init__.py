@@ -1,0 +1,1 @@
+"""Tests of examples/mentorhub (seed 004) on PostgreSQL."""

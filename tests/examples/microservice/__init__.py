@@ -1,0 +1,1 @@
+"""Tests of examples/microservice (seed 003) on PostgreSQL."""
