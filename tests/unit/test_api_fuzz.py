@@ -50,7 +50,23 @@ def _fuzzed_app() -> tuple[Any, str]:
     return app, key
 
 
+#: how many sub-steps the fuzzer may put in one chain/group/chord: the spec allows 1000 and
+#: is recursive, so unbounded generation can build nested lists of millions of steps (a run
+#: was killed for using 22 GB); a few per level already reach every validation branch
+FUZZ_STEPS = 3
+
+
+def _bounded_workflow_lists(app: Any) -> None:
+    """Shrink ``maxItems`` of the step lists in the app's cached OpenAPI document."""
+    for name, component in app.openapi()["components"]["schemas"].items():
+        for field in ("chain", "group", "chord"):
+            prop = component.get("properties", {}).get(field)
+            if name.endswith("Step") and prop and "maxItems" in prop:
+                prop["maxItems"] = FUZZ_STEPS
+
+
 APP, KEY = _fuzzed_app()
+_bounded_workflow_lists(APP)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 #: workflow specs are recursive: the coverage phase would enumerate them for minutes,
 #: so that operation runs the examples and fuzzing phases only
