@@ -24,6 +24,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy --strict conveyor
+	$(VENV)/bin/mypy --strict examples
 
 ## Debian's Chromium for the browser tests (never a browser downloaded by Playwright)
 browser-deps:
