@@ -84,7 +84,7 @@ class FlowHook(Hook):
             return RUN
         spec = self.tasks.get(ctx.task)
         try:
-            job = self.store.get_job(ctx.job_id)
+            job = ctx.job(self.store)
             limit = _limit_for(spec, job)
             key = _slot_key(spec, job)
             if limit is None and key is None:
