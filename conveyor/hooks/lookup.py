@@ -11,18 +11,23 @@ holds just as well.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from conveyor.jobs import Job
 from conveyor.store.base import JobStore
 
 
 class JobLookup:
-    __slots__ = ("_job", "_loaded", "_store", "job_id")
+    __slots__ = ("_job", "_loaded", "_store", "job_id", "started_at")
 
     def __init__(self, store: JobStore, job_id: str) -> None:
         self._store = store
         self.job_id = job_id
         self._job: Job | None = None
         self._loaded = False
+        #: when the run was let through, if a gate decided it (the rate limiter logs this
+        #: instant as the start its guard counts; the job's ``started_at`` must match it)
+        self.started_at: datetime | None = None
 
     def get(self) -> Job | None:
         """The job (None when it is not in the store); StoreError when the store is down."""
