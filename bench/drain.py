@@ -69,6 +69,8 @@ class Options:
     repeat: int = 1
     sides: tuple[str, ...] = ("celery", "conveyor")
     timeout: float = 600.0
+    #: conveyor's CONVEYOR_TASK_EVENTS (Celery task events for Flower; plain Celery: off)
+    task_events: bool = True
 
 
 @dataclass
@@ -228,6 +230,7 @@ def run_conveyor(options: Options, client: redis.Redis) -> Run:
             "CONVEYOR_LOG_LEVEL": "WARNING",
             "CONVEYOR_BROKER_URL": options.redis_url,
             "CONVEYOR_DATABASE_URL": target.url,
+            "CONVEYOR_TASK_EVENTS": "true" if options.task_events else "false",
             PROBE_ENV: options.redis_url,
         }
     )
@@ -287,6 +290,7 @@ def run(options: Options) -> dict[str, object]:
             "workers": options.workers,
             "jobs": options.jobs,
             "store": options.store,
+            "conveyor_task_events": options.task_events,
         },
         "load_average": os.getloadavg(),
         "sides": [s.as_dict() for s in summaries.values()],
@@ -310,6 +314,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--side", choices=["both", "conveyor", "celery"], default="both")
     parser.add_argument("--timeout", type=float, default=600.0, help="Per drain, seconds.")
+    parser.add_argument(
+        "--no-task-events",
+        action="store_true",
+        help="Run conveyor with CONVEYOR_TASK_EVENTS=false (as plain Celery here).",
+    )
     args = parser.parse_args()
     sides = ("celery", "conveyor") if args.side == "both" else (args.side,)
     options = Options(
@@ -322,6 +331,7 @@ def main() -> None:
         repeat=args.repeat,
         sides=sides,
         timeout=args.timeout,
+        task_events=not args.no_task_events,
     )
     print(json.dumps(run(options), indent=2))
 
