@@ -71,6 +71,8 @@ class Options:
     timeout: float = 600.0
     #: conveyor's CONVEYOR_TASK_EVENTS (Celery task events for Flower; plain Celery: off)
     task_events: bool = True
+    #: extra CONVEYOR_* settings for the conveyor side (e.g. CONVEYOR_RECORD_BEFORE_ACK=false)
+    conveyor_env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -231,6 +233,7 @@ def run_conveyor(options: Options, client: redis.Redis) -> Run:
             "CONVEYOR_BROKER_URL": options.redis_url,
             "CONVEYOR_DATABASE_URL": target.url,
             "CONVEYOR_TASK_EVENTS": "true" if options.task_events else "false",
+            **dict(options.conveyor_env),
             PROBE_ENV: options.redis_url,
         }
     )
@@ -291,6 +294,7 @@ def run(options: Options) -> dict[str, object]:
             "jobs": options.jobs,
             "store": options.store,
             "conveyor_task_events": options.task_events,
+            "conveyor_env": dict(options.conveyor_env),
         },
         "load_average": os.getloadavg(),
         "sides": [s.as_dict() for s in summaries.values()],
@@ -319,7 +323,17 @@ def main() -> None:
         action="store_true",
         help="Run conveyor with CONVEYOR_TASK_EVENTS=false (as plain Celery here).",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="CONVEYOR_NAME=VALUE",
+        help="A setting for conveyor's workers (repeatable).",
+    )
     args = parser.parse_args()
+    extra = tuple(tuple(item.split("=", 1)) for item in args.env)
+    if any(len(pair) != 2 or not pair[0].startswith("CONVEYOR_") for pair in extra):
+        parser.error("--env takes CONVEYOR_NAME=VALUE")
     sides = ("celery", "conveyor") if args.side == "both" else (args.side,)
     options = Options(
         redis_url=args.redis_url,
@@ -332,6 +346,7 @@ def main() -> None:
         sides=sides,
         timeout=args.timeout,
         task_events=not args.no_task_events,
+        conveyor_env=extra,  # type: ignore[arg-type]
     )
     print(json.dumps(run(options), indent=2))
 

@@ -2,9 +2,10 @@
 
 A job over a limit is not failed and uses no attempt. When its rate-limit token
 is due within ``max_sleep`` seconds (the default hooks use ``SLEEP_BELOW``), the
-worker keeps the job and waits for it in place: a broker round trip (publish
-with a countdown, receive, ack) costs more than such a wait, and a backlog put
-back one by one made due jobs wait behind it (docs/benchmarks.md). Otherwise
+worker keeps the job and waits for it in place (the job shows ``RETRYING`` /
+``rate_limited`` meanwhile): a broker round trip (publish with a countdown,
+receive, ack) costs more than such a wait, and a backlog put back one by one
+made due jobs wait behind it (docs/benchmarks.md). Otherwise
 the gate defers it (the message is published again with a countdown; its token
 stays reserved) and the job shows ``RETRYING`` with reason ``rate_limited`` or
 ``concurrency_limited`` until it runs. The
@@ -123,7 +124,7 @@ class FlowHook(Hook):
                 wait = slot.wait * random.uniform(1.0, 1.3)
                 return Gate.defer(wait, "concurrency_limited")
         if limit is not None:
-            wait, decided = self._take(limit, ctx.job_id)
+            wait, decided = self._take(ctx, limit)
             if wait > 0:
                 if key is not None:
                     self.limiter.release(key, ctx.job_id)
@@ -134,18 +135,22 @@ class FlowHook(Hook):
             self.renewer.hold(ctx.job_id, key)
         return RUN
 
-    def _take(self, limit: Limit, job_id: str) -> tuple[float, float]:
+    def _take(self, ctx: RunContext, limit: Limit) -> tuple[float, float]:
         """Take the token (wait, decision time), waiting in place while it is due soon.
 
         A wait leaves the token reserved for this job, so taking again once it is due
-        runs it (unless the guard window is full: then another short wait).
+        runs it (unless the guard window is full: then another short wait). The job is
+        shown as ``RETRYING`` / ``rate_limited`` while it waits (written during the wait).
         """
         slept = 0.0
-        wait, decided = self.limiter.take_at(limit.bucket, limit.parsed, job_id)
+        wait, decided = self.limiter.take_at(limit.bucket, limit.parsed, ctx.job_id)
         while 0 < wait <= self.max_sleep and slept + wait <= SLEEP_TOTAL:
-            self.sleep(wait)
+            until = time.monotonic() + wait
+            if not slept:
+                self._record_wait(ctx, Gate.defer(wait, "rate_limited"))
+            self.sleep(max(until - time.monotonic(), 0.0))
             slept += wait
-            wait, decided = self.limiter.take_at(limit.bucket, limit.parsed, job_id)
+            wait, decided = self.limiter.take_at(limit.bucket, limit.parsed, ctx.job_id)
         return wait, decided
 
     def _record_wait(self, ctx: RunContext, gate: Gate) -> None:
