@@ -36,6 +36,7 @@ import redis
 from bench.ratelimit_tasks import FREE_TASK, RATE_ENV, TASK
 from conveyor.engine import create_app
 from conveyor.jobs import JobState
+from conveyor.logs import configure_logging
 from conveyor.policies.ratelimit import parse_rate
 from conveyor.settings import load_settings
 from conveyor.store import open_store
@@ -44,6 +45,12 @@ from conveyor.submit import SubmitRequest, Submitter
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORTS = "bench.ratelimit_tasks"
+#: where workers' output goes (set BENCH_WORKER_LOG=FILE to keep it)
+_LOG = (
+    open(os.environ["BENCH_WORKER_LOG"], "ab")  # noqa: SIM115 (kept open for the whole run)
+    if os.environ.get("BENCH_WORKER_LOG")
+    else subprocess.DEVNULL
+)
 
 
 @dataclass
@@ -91,8 +98,8 @@ def _conveyor(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "conveyor", *args],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=_LOG,
+        stderr=_LOG,
         start_new_session=True,
     )
 
@@ -145,8 +152,13 @@ def run(options: Options) -> Report:
     os.environ[RATE_ENV] = rate
     subprocess.run([sys.executable, "-m", "conveyor", "migrate"], env=env, cwd=ROOT, check=True)
     settings = load_settings(
-        data_dir=data_dir, broker_url=broker, database_url=database_url, imports=[IMPORTS]
+        data_dir=data_dir,
+        broker_url=broker,
+        database_url=database_url,
+        imports=[IMPORTS],
+        log_level="WARNING",
     )
+    configure_logging(settings)
     store = open_store(settings)
     app = create_app(settings)
     if backend == "redis":

@@ -130,8 +130,8 @@ def create_app(settings: Settings, tasks: TaskRegistry = registry) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
         result_extended=True,
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )

@@ -21,6 +21,7 @@ from conveyor.context import JobContext, running
 from conveyor.errors import ArgumentsInvalid, PermanentError
 from conveyor.gate import RUN, Gate, GateAction
 from conveyor.hooks.base import RunContext
+from conveyor.hooks.lookup import JobLookup
 from conveyor.jobs import JobState
 from conveyor.policies.outcome import Outcome, effective_policy, outcome
 from conveyor.policies.retry import RetryPolicy
@@ -61,6 +62,9 @@ class ConveyorTask(Task):  # type: ignore[misc]
     max_retries = None  # retry decisions come from the task's RetryPolicy
     typing = False  # conveyor validates arguments itself, with field-level errors
     Request = "conveyor.timeouts:ConveyorRequest"  # records hard time limits
+    #: the job store holds each run's state and result; Celery's result backend would
+    #: only duplicate them at the cost of two writes per job (STARTED and the result)
+    ignore_result = True
 
     # -- the run ------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -111,7 +115,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
         override = None
         if job_id:
             try:
-                job = runtime_for(self.app).store.get_job(job_id)
+                job = self._lookup(job_id).get()
             except StoreError as exc:
                 log.warning("retry_override_unavailable", job_id=job_id, error=str(exc))
                 job = None
@@ -130,6 +134,14 @@ class ConveyorTask(Task):  # type: ignore[misc]
         """1 for the first run, 2 for the first retry, ..."""
         return int(self.request.retries or 0) + 1
 
+    def _lookup(self, task_id: str) -> JobLookup:
+        """This run's shared job row (one store read per run, whichever hook asks first)."""
+        lookup = getattr(self.request, "conveyor_lookup", None)
+        if not isinstance(lookup, JobLookup) or lookup.job_id != task_id:
+            lookup = JobLookup(runtime_for(self.app).store, task_id)
+            self.request.conveyor_lookup = lookup
+        return lookup
+
     def _context(self, task_id: str) -> RunContext:
         runtime = runtime_for(self.app)
         delivery = self.request.delivery_info or {}
@@ -141,6 +153,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
             attempt=self.attempt,
             worker=self.request.hostname,
             workflow_id=(self.request.headers or {}).get(WORKFLOW_HEADER),
+            lookup=self._lookup(task_id),
         )
 
     def _walk(self, ctx: RunContext, moment: str, *args: Any) -> None:
@@ -172,6 +185,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
 
     # -- Celery's seams -----------------------------------------------------------
     def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
+        self.request.conveyor_lookup = None  # a new run reads the job afresh
         ctx = self._context(task_id)
         gate = self._gate(ctx)
         if not gate.runs:

@@ -9,6 +9,7 @@ with the bucket row locked (SQLite: the database write lock; PostgreSQL:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -23,7 +24,8 @@ PREFIX = "conveyor:flow:"
 
 #: KEYS: bucket, reservation, start log.
 #: ARGV: interval, tolerance, slack, guard window, cap, job id, min wait.
-#: Returns the wait as a string (policies.ratelimit.decide in Lua).
+#: Returns {wait, now} as strings (policies.ratelimit.decide in Lua); ``now`` is the
+#: decision time, which the guard logged as the job's start when the wait is 0.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -37,7 +39,7 @@ local keep = math.ceil((period + 3600) * 1000)
 local reserved = redis.call('GET', KEYS[2])
 if reserved then
   local due = tonumber(reserved)
-  if due > now + slack then return tostring(due - now) end
+  if due > now + slack then return {tostring(due - now), tostring(now)} end
 else
   local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
   if tat < now then tat = now end
@@ -47,7 +49,7 @@ else
   redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now + 60) * 1000))
   if due > now + slack then
     redis.call('SET', KEYS[2], tostring(due), 'PX', math.ceil((due - now) * 1000) + keep)
-    return tostring(due - now)
+    return {tostring(due - now), tostring(now)}
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - period)
@@ -57,12 +59,12 @@ if n >= cap then
   local wait = tonumber(entry[2]) + period - now
   if wait < min_wait then wait = min_wait end
   redis.call('SET', KEYS[2], tostring(now + wait), 'PX', math.ceil(wait * 1000) + keep)
-  return tostring(wait)
+  return {tostring(wait), tostring(now)}
 end
 redis.call('ZADD', KEYS[3], now, ARGV[6])
 redis.call('PEXPIRE', KEYS[3], math.ceil(period * 1000) + 1000)
 redis.call('DEL', KEYS[2])
-return '0'
+return {'0', tostring(now)}
 """
 
 #: KEYS: lease set; ARGV: job id, limit, ttl, retry delay. Returns '0' (acquired) or the wait.
@@ -107,6 +109,10 @@ class Limiter(Protocol):
         """0 when ``job_id`` may run now, else the seconds until its reserved token is due."""
         ...
 
+    def take_at(self, bucket: str, rate: Rate, job_id: str) -> tuple[float, float]:
+        """``take``, plus the decision time (epoch seconds): the start the guard logged."""
+        ...
+
     def acquire(self, key: str, job_id: str, limit: int) -> Slot: ...
     def renew(self, leases: Sequence[tuple[str, str]]) -> None: ...
     def release(self, key: str, job_id: str) -> None: ...
@@ -124,6 +130,11 @@ class StoreLimiter:
 
     def take(self, bucket: str, rate: Rate, job_id: str) -> float:
         return self.store.take_rate_token(bucket, rate, job_id)
+
+    def take_at(self, bucket: str, rate: Rate, job_id: str) -> tuple[float, float]:
+        before = time.time()
+        wait = self.store.take_rate_token(bucket, rate, job_id)
+        return wait, before  # the store decides on this clock just after
 
     def acquire(self, key: str, job_id: str, limit: int) -> Slot:
         return self.store.acquire_slot(key, job_id, limit, self.lease, self.retry_delay)
@@ -149,6 +160,9 @@ class RedisLimiter:
         self._renew = self.client.register_script(_RENEW)
 
     def take(self, bucket: str, rate: Rate, job_id: str) -> float:
+        return self.take_at(bucket, rate, job_id)[0]
+
+    def take_at(self, bucket: str, rate: Rate, job_id: str) -> tuple[float, float]:
         keys = [
             f"{PREFIX}bucket:{bucket}",
             f"{PREFIX}reserved:{job_id}",
@@ -163,7 +177,8 @@ class RedisLimiter:
             job_id,
             MIN_WAIT,
         ]
-        return float(self._take(keys=keys, args=args))
+        wait, now = self._take(keys=keys, args=args)
+        return float(wait), float(now)
 
     def acquire(self, key: str, job_id: str, limit: int) -> Slot:
         args: list[str | float] = [job_id, limit, self.lease, self.retry_delay]

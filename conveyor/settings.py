@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         description="Wait until a job's final state is stored before its message is "
         "acknowledged, so a crashed worker cannot lose the record of a finished job.",
     )
+    task_events: bool = Field(
+        True,
+        description="Workers send Celery task events (what Flower's live view shows). "
+        "conveyor's dashboard, event stream and metrics read the job store instead; turning "
+        "them off saves a Redis publish per event in the worker's main process "
+        "(see docs/benchmarks.md).",
+    )
 
     # -- reliability: delays, idempotency, dead letters ----------------------------
     delay_threshold: float = Field(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from conveyor.hooks.base import Hook, RunContext
 from conveyor.hooks.callback import CallbackHook
 from conveyor.hooks.deadletter import DeadLetterRetentionHook
-from conveyor.hooks.flow import FlowHook
+from conveyor.hooks.flow import SLEEP_BELOW, FlowHook
 from conveyor.hooks.gate import StoreGateHook
 from conveyor.hooks.logging import LogHook
 from conveyor.hooks.record import RecordHook
@@ -37,7 +37,8 @@ def default_hooks(
     if store is not None and settings is not None and not settings.broker_url.startswith("memory"):
         # flow control needs a real broker to put jobs back (memory:// is inline/test mode)
         limiter = open_limiter(settings, store)
-        hooks.append(FlowHook(store, limiter, settings.concurrency_lease))
+        lease = settings.concurrency_lease
+        hooks.append(FlowHook(store, limiter, lease, max_sleep=SLEEP_BELOW))
     return hooks
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.gate import RUN, Gate
-from conveyor.jobs import JobState
-from conveyor.store.base import Failure
+from conveyor.hooks.lookup import JobLookup
+from conveyor.jobs import Job, JobState
+from conveyor.store.base import Failure, JobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,14 @@ class RunContext:
     attempt: int
     worker: str | None
     workflow_id: str | None = None
+    #: the run's shared job row (read at most once); None outside a worker run
+    lookup: JobLookup | None = field(default=None, compare=False)
+
+    def job(self, store: JobStore) -> Job | None:
+        """The job of this run: the shared row when there is one, else read from ``store``."""
+        if self.lookup is not None:
+            return self.lookup.get()
+        return store.get_job(self.job_id)
 
 
 class Hook:

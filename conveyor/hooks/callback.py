@@ -33,7 +33,7 @@ class CallbackHook(Hook):
     def _finished(self, ctx: RunContext) -> None:
         if ctx.task == DELIVER_TASK:
             return
-        job = self.store.get_job(ctx.job_id)
+        job = ctx.job(self.store)
         if job is None or not job.callback_url:
             return
         # the app running this task (hooks run while Celery's task stack holds it)

@@ -1,8 +1,14 @@
 """Flow control before every run: per-key concurrency slots, then the rate-limit token.
 
-A job over a limit is not failed and uses no attempt: the gate defers it (the
-message is published again with a countdown) and the job shows ``RETRYING``
-with reason ``rate_limited`` or ``concurrency_limited`` until it runs. The
+A job over a limit is not failed and uses no attempt. When its rate-limit token
+is due within ``max_sleep`` seconds (the default hooks use ``SLEEP_BELOW``), the
+worker keeps the job and waits for it in place (the job shows ``RETRYING`` /
+``rate_limited`` meanwhile): a broker round trip (publish with a countdown,
+receive, ack) costs more than such a wait, and a backlog put back one by one
+made due jobs wait behind it (docs/benchmarks.md). Otherwise
+the gate defers it (the message is published again with a countdown; its token
+stays reserved) and the job shows ``RETRYING`` with reason ``rate_limited`` or
+``concurrency_limited`` until it runs. The
 concurrency slot a running job holds is renewed by a background thread and
 released when the run ends (success, retry or failure); a crashed worker's
 slot expires after ``concurrency_lease`` seconds.
@@ -12,6 +18,9 @@ from __future__ import annotations
 
 import random
 import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -29,6 +38,10 @@ log = structlog.get_logger("conveyor.flow")
 
 #: how long a run waits when the limiter (Redis or the store) cannot be asked
 UNAVAILABLE_DEFER = 5.0
+#: a rate-limit wait up to this long is spent in the worker instead of a broker round trip
+SLEEP_BELOW = 1.0
+#: the most a run spends waiting in place for its token (several short waits in a row)
+SLEEP_TOTAL = 3.0
 
 
 class LeaseRenewer:
@@ -72,10 +85,15 @@ class FlowHook(Hook):
         limiter: Limiter,
         lease: float,
         tasks: TaskRegistry = registry,
+        *,
+        max_sleep: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.limiter = limiter
         self.tasks = tasks
+        self.max_sleep = max_sleep
+        self.sleep = sleep
         self.renewer = LeaseRenewer(limiter, lease / 3)
 
     # -- before a run --------------------------------------------------------------
@@ -84,7 +102,7 @@ class FlowHook(Hook):
             return RUN
         spec = self.tasks.get(ctx.task)
         try:
-            job = self.store.get_job(ctx.job_id)
+            job = ctx.job(self.store)
             limit = _limit_for(spec, job)
             key = _slot_key(spec, job)
             if limit is None and key is None:
@@ -106,14 +124,34 @@ class FlowHook(Hook):
                 wait = slot.wait * random.uniform(1.0, 1.3)
                 return Gate.defer(wait, "concurrency_limited")
         if limit is not None:
-            wait = self.limiter.take(limit.bucket, limit.parsed, ctx.job_id)
+            wait, decided = self._take(ctx, limit)
             if wait > 0:
                 if key is not None:
                     self.limiter.release(key, ctx.job_id)
                 return Gate.defer(wait, "rate_limited")
+            if ctx.lookup is not None:  # the start the guard logged is the one recorded
+                ctx.lookup.started_at = datetime.fromtimestamp(decided, UTC)
         if key is not None:
             self.renewer.hold(ctx.job_id, key)
         return RUN
+
+    def _take(self, ctx: RunContext, limit: Limit) -> tuple[float, float]:
+        """Take the token (wait, decision time), waiting in place while it is due soon.
+
+        A wait leaves the token reserved for this job, so taking again once it is due
+        runs it (unless the guard window is full: then another short wait). The job is
+        shown as ``RETRYING`` / ``rate_limited`` while it waits (written during the wait).
+        """
+        slept = 0.0
+        wait, decided = self.limiter.take_at(limit.bucket, limit.parsed, ctx.job_id)
+        while 0 < wait <= self.max_sleep and slept + wait <= SLEEP_TOTAL:
+            until = time.monotonic() + wait
+            if not slept:
+                self._record_wait(ctx, Gate.defer(wait, "rate_limited"))
+            self.sleep(max(until - time.monotonic(), 0.0))
+            slept += wait
+            wait, decided = self.limiter.take_at(limit.bucket, limit.parsed, ctx.job_id)
+        return wait, decided
 
     def _record_wait(self, ctx: RunContext, gate: Gate) -> None:
         """Written before the message is published again, so it cannot overtake the next run."""

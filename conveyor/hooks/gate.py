@@ -46,7 +46,7 @@ class StoreGateHook(Hook):
 
     def before_run(self, ctx: RunContext) -> Gate:
         try:
-            job = self.store.get_job(ctx.job_id)
+            job = ctx.job(self.store)
         except StoreError as exc:
             log.warning("gate_store_unavailable", job_id=ctx.job_id, error=str(exc))
             return Gate.defer(STORE_DOWN_DEFER, "store_unavailable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor.hooks.base import Hook, RunContext
-from conveyor.jobs import JobEvent, JobState
+from conveyor.jobs import JobEvent, JobState, utcnow
 from conveyor.recorder import Recorder
 from conveyor.store.base import Failure
 
@@ -15,8 +15,9 @@ class RecordHook(Hook):
         self.recorder = recorder
 
     def on_start(self, ctx: RunContext) -> None:
+        at = ctx.lookup.started_at if ctx.lookup is not None else None
         self.recorder.record(
-            JobEvent(ctx.job_id, JobState.STARTED, attempt=ctx.attempt, worker=ctx.worker)
+            JobEvent(ctx.job_id, JobState.STARTED, at or utcnow(), ctx.attempt, ctx.worker)
         )
 
     def on_success(self, ctx: RunContext, result: Any) -> None:

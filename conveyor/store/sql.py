@@ -24,6 +24,7 @@ from sqlalchemy import (
     Select,
     Update,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -37,7 +38,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from conveyor.jobs import FINAL_STATES, Job, JobEvent, sources_of
+from conveyor.jobs import FINAL_STATES, Job, JobEvent, JobState, sources_of
 from conveyor.store.base import (
     ApiKey,
     DuplicateJob,
@@ -200,7 +201,7 @@ class SqlStore(
 
     def get_job(self, job_id: str) -> Job | None:
         with self._tx() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+            row = conn.execute(_GET_JOB, {"b_id": job_id}).first()
         return None if row is None else Job.from_row(dict(row._mapping))
 
     def list_jobs(self, flt: JobFilter, limit: int, cursor: str | None = None) -> JobPage:
@@ -227,7 +228,8 @@ class SqlStore(
         applied: list[JobEvent] = []
         with self._tx(write=True) as conn:
             for job_event in events:
-                took = conn.execute(_event_update(job_event)).rowcount == 1
+                statement, params = _event_update(job_event)
+                took = conn.execute(statement, params).rowcount == 1
                 self._on_event(conn, job_event, took)
                 if took:
                     applied.append(job_event)
@@ -328,32 +330,60 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
     return query
 
 
-def _event_update(job_event: JobEvent) -> Update:
+# The worker's hot path (one read and one batch of updates per job) runs prebuilt
+# statements with bound parameters: SQLAlchemy then skips building the statement and
+# its cache key on every call (most of the cost of a small write, measured).
+_GET_JOB = select(jobs).where(jobs.c.id == bindparam("b_id"))
+
+
+def _event_update(job_event: JobEvent) -> tuple[Update, dict[str, Any]]:
     """``UPDATE jobs`` that applies ``job_event`` only when jobs.apply_event would accept it."""
     if job_event.progress is not None:
         return _progress_update(job_event)
-    sources = sorted(state.value for state in sources_of(job_event.state))
+    changes = job_event.changes()
+    statement = _event_statement(job_event.state, tuple(changes), bool(job_event.attempt))
+    params = {f"b_{name}": value for name, value in changes.items()}
+    params.update(b_id=job_event.job_id, b_at=job_event.at, b_attempt=job_event.attempt)
+    return statement, params
+
+
+@functools.cache
+def _event_statement(state: JobState, columns: tuple[str, ...], check_attempt: bool) -> Update:
+    sources = sorted(source.value for source in sources_of(state))
     conditions: list[ColumnElement[bool]] = [
-        jobs.c.id == job_event.job_id,
+        jobs.c.id == bindparam("b_id"),
         jobs.c.state.in_(sources),
     ]
-    if job_event.attempt:
-        conditions.append(jobs.c.attempts <= job_event.attempt)
-    return (
-        update(jobs)
-        .where(*conditions)
-        .values(state=job_event.state.value, updated_at=job_event.at, **job_event.changes())
+    if check_attempt:
+        conditions.append(jobs.c.attempts <= bindparam("b_attempt"))
+    values: dict[str, Any] = {
+        name: bindparam(f"b_{name}", type_=jobs.c[name].type) for name in columns
+    }
+    values["updated_at"] = bindparam("b_at", type_=jobs.c.updated_at.type)
+    return update(jobs).where(*conditions).values(state=state.value, **values)
+
+
+_PROGRESS_UPDATE = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("b_id"),
+        jobs.c.state.not_in(sorted(state.value for state in FINAL_STATES)),
     )
+    .values(
+        progress=bindparam("b_progress", type_=jobs.c.progress.type),
+        updated_at=bindparam("b_at", type_=jobs.c.updated_at.type),
+    )
+)
 
 
-def _progress_update(job_event: JobEvent) -> Update:
+def _progress_update(job_event: JobEvent) -> tuple[Update, dict[str, Any]]:
     """A progress report: only ``progress`` (and ``updated_at``) of a job not yet final."""
-    final = sorted(state.value for state in FINAL_STATES)
-    return (
-        update(jobs)
-        .where(jobs.c.id == job_event.job_id, jobs.c.state.not_in(final))
-        .values(progress=dict(job_event.progress or {}), updated_at=job_event.at)
-    )
+    params = {
+        "b_id": job_event.job_id,
+        "b_progress": dict(job_event.progress or {}),
+        "b_at": job_event.at,
+    }
+    return _PROGRESS_UPDATE, params
 
 
 def _key_row(key: ApiKey) -> dict[str, Any]:

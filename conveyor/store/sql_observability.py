@@ -12,6 +12,7 @@ from sqlalchemy import (
     Connection,
     Float,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -37,6 +38,12 @@ from conveyor.store.observability import (
 )
 from conveyor.store.schema import callback_deliveries, job_events, jobs
 
+# prebuilt (the worker's hot path: see sql._event_update)
+_TASK_AND_QUEUE = select(jobs.c.id, jobs.c.task, jobs.c.queue).where(
+    jobs.c.id.in_(bindparam("b_ids", expanding=True))
+)
+_INSERT_EVENT = insert(job_events)
+
 
 class SqlObservability:
     """Mixin for SqlStore; uses its ``_tx`` and ``_is_sqlite``."""
@@ -61,7 +68,7 @@ class SqlObservability:
         if not applied:
             return
         ids = sorted({e.job_id for e in applied})
-        rows = conn.execute(select(jobs.c.id, jobs.c.task, jobs.c.queue).where(jobs.c.id.in_(ids)))
+        rows = conn.execute(_TASK_AND_QUEUE, {"b_ids": ids})
         where = {row.id: (row.task, row.queue) for row in rows}
         values = [
             {
@@ -74,7 +81,7 @@ class SqlObservability:
             }
             for e in applied
         ]
-        conn.execute(insert(job_events), values)
+        conn.execute(_INSERT_EVENT, values)
 
     # -- reading events -----------------------------------------------------------
     def list_job_events(self, after_id: int, flt: EventFilter, limit: int) -> list[StoredEvent]:

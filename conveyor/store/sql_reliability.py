@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -12,6 +13,7 @@ from sqlalchemy import (
     RowMapping,
     Select,
     and_,
+    bindparam,
     delete,
     insert,
     or_,
@@ -227,15 +229,40 @@ def _insert_ignoring_conflict(conn: Connection, table: Any, row: dict[str, Any])
 
 
 def _upsert_attempt(conn: Connection, event: JobEvent, changes: dict[str, Any]) -> None:
-    key = and_(job_attempts.c.job_id == event.job_id, job_attempts.c.attempt == event.attempt)
+    params = {f"b_{name}": value for name, value in changes.items()}
+    params.update(b_job_id=event.job_id, b_attempt=event.attempt)
+    columns = tuple(changes)
     if event.state is JobState.STARTED:
         # a redelivery of the same attempt keeps the first start, updates nothing else
-        row = {"job_id": event.job_id, "attempt": event.attempt, **changes}
-        conn.execute(_insert_ignoring_conflict(conn, job_attempts, row))
+        conn.execute(_attempt_insert(conn.dialect.name, columns), params)
         return
-    if conn.execute(update(job_attempts).where(key).values(**changes)).rowcount == 0:
-        row = {"job_id": event.job_id, "attempt": event.attempt, **changes}
-        conn.execute(_insert_ignoring_conflict(conn, job_attempts, row))
+    if conn.execute(_attempt_update(columns), params).rowcount == 0:
+        conn.execute(_attempt_insert(conn.dialect.name, columns), params)
+
+
+# prebuilt statements with bound parameters (the worker's hot path: see sql._event_update)
+def _attempt_bind(name: str) -> Any:
+    return bindparam(f"b_{name}", type_=job_attempts.c[name].type)
+
+
+@functools.cache
+def _attempt_update(columns: tuple[str, ...]) -> Any:
+    key = and_(
+        job_attempts.c.job_id == bindparam("b_job_id"),
+        job_attempts.c.attempt == bindparam("b_attempt"),
+    )
+    return update(job_attempts).where(key).values({name: _attempt_bind(name) for name in columns})
+
+
+@functools.cache
+def _attempt_insert(dialect: str, columns: tuple[str, ...]) -> Any:
+    names = ("job_id", "attempt", *columns)
+    values = {name: _attempt_bind(name) for name in names}
+    if dialect == "postgresql":
+        return postgresql.insert(job_attempts).values(values).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(job_attempts).values(values).on_conflict_do_nothing()
+    return insert(job_attempts).values(values)
 
 
 def _attempt_from_row(row: RowMapping) -> Attempt:

@@ -79,3 +79,61 @@ def test_record_never_blocks_on_a_stuck_store() -> None:
     assert not recorder.flush(0.2)
     store.gate.set()
     assert recorder.flush(10)
+
+
+def test_a_flush_writes_at_once_instead_of_waiting_out_the_interval() -> None:
+    store = CountingStore()
+    (job_id,) = _jobs(store, 1)
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0)
+    recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+    assert recorder.flush(5), "flush waited for the 60 s batching interval"
+    assert store.batches == [1]
+
+
+class SecondWriteBlocks(CountingStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.release = threading.Event()
+
+    def apply_events(self, events: Sequence[JobEvent]) -> int:
+        self.writes += 1
+        if self.writes == 2:
+            self.release.wait(10)
+        return super().apply_events(events)
+
+
+def test_a_flush_waits_only_for_the_events_recorded_before_it() -> None:
+    store = SecondWriteBlocks()
+    first, second = _jobs(store, 2)
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0)
+    recorder.record(JobEvent(first, JobState.STARTED, attempt=1))
+    assert recorder.flush(5)
+    recorder.record(JobEvent(second, JobState.STARTED, attempt=1))
+    stuck = threading.Thread(target=recorder.flush, args=(10,))
+    stuck.start()  # its write (the second) blocks in the store
+    recorder.record(JobEvent(first, JobState.SUCCEEDED, attempt=1))
+    assert not recorder.flush(0.3)  # waits for the blocked write, which holds its event back
+    store.release.set()
+    assert recorder.flush(5)
+    stuck.join(5)
+    assert store.get_job(first).state is JobState.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_concurrent_flushes_share_one_commit() -> None:
+    store = CountingStore()
+    ids = _jobs(store, 4)
+    store.gate.clear()  # the writer is held: every flush below is waiting at once
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0)
+    results: list[bool] = []
+    threads = []
+    for job_id in ids:
+        recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+        thread = threading.Thread(target=lambda: results.append(recorder.flush(10)))
+        thread.start()
+        threads.append(thread)
+    store.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == [True] * 4
+    assert sum(store.batches) == 4 and len(store.batches) <= 2
