@@ -4,6 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+# Two pytest-xdist workers; tests/conftest.py keeps each module on one worker and every
+# module that uses the shared Redis/RabbitMQ on the same one. `make test PARALLEL=` runs serially.
+PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
+
 .PHONY: install run test lint typecheck unit integration acceptance browser browser-deps bench clean
 
 $(STAMP): pyproject.toml
@@ -31,13 +35,13 @@ browser-deps:
 
 ## ruff + mypy --strict + every test tier
 test: lint typecheck browser-deps
-	$(VENV)/bin/pytest tests -q
+	$(VENV)/bin/pytest tests -q $(PARALLEL)
 
 unit: install
-	$(VENV)/bin/pytest tests/unit -q
+	$(VENV)/bin/pytest tests/unit -q $(PARALLEL)
 
 integration: install
-	$(VENV)/bin/pytest tests/integration -q
+	$(VENV)/bin/pytest tests/integration -q $(PARALLEL)
 
 acceptance: install
 	$(VENV)/bin/pytest tests/acceptance -q
