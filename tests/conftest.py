@@ -33,19 +33,30 @@ def uses_shared_brokers(module: object) -> bool:
     )
 
 
+def runs_on_the_embedded_broker(item: pytest.Item) -> bool:
+    """A test parametrized with the ``embedded`` deployment (filesystem broker, SQLite)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "embedded" in callspec.params.values()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``pytest -n N --dist loadgroup`` (``make test``): keep each module on one
     worker (its module-scoped stacks start once) and every module that uses the shared
-    Redis / RabbitMQ on the same worker, so two of them never run at the same time.
-    That group goes first: it is the longest chain of work.
+    Redis / RabbitMQ on the same worker, so two of them never run at the same time
+    (their ``embedded`` variants excepted: those stay with their module). That group goes
+    first: it is the longest chain of work.
     """
     if not config.pluginmanager.hasplugin("xdist") or config.getvalue("dist") != "loadgroup":
         return
     groups: dict[str, str] = {}
     for item in items:
         module = getattr(item, "module", None)
-        shared = module is not None and uses_shared_brokers(module)
+        shared = (
+            module is not None
+            and uses_shared_brokers(module)
+            and not runs_on_the_embedded_broker(item)
+        )
         groups[item.nodeid] = SHARED_BROKERS_GROUP if shared else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
     items.sort(key=lambda item: groups[item.nodeid] != SHARED_BROKERS_GROUP)
