@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
-
-from tests.support import services
 
 
 @pytest.fixture(autouse=True)
@@ -19,44 +20,57 @@ def _isolated_environment(
     monkeypatch.setenv("CONVEYOR_CONFIG", str(tmp_path_factory.getbasetemp() / "no-conveyor.toml"))
 
 
-#: names a test module imports when it talks to the shared Redis / RabbitMQ (fixed Redis
-#: DB numbers, fixed queue names, purges, FLUSHDB)
-SHARED_BROKER_NAMES = frozenset({"REDIS_URL", "AMQP_URL", "flush_redis"})
-#: the xdist group of every module that uses them: one worker runs them one after another
+# -- pytest-xdist: which tests may run at the same time ----------------------------------------
+# `make test` runs two xdist workers. Each test module stays on one worker (its module-scoped
+# stacks start once), and every test that uses the shared Redis / RabbitMQ (fixed Redis DB
+# numbers, fixed queue names, purges, FLUSHDB) runs on one and the same worker, one after
+# another; their ``embedded`` variants use neither and stay with their module. The groups are
+# made from node ids on the controller (a scheduler of our own): xdist's ``--dist loadgroup``
+# marks stopped working with pytest 9.2 (pytest-xdist#1386).
+
+#: what a module that talks to the shared Redis / RabbitMQ mentions
+SHARED_BROKER_NAMES = ("REDIS_URL", "AMQP_URL", "flush_redis", "tests.support import services")
+#: the group of every test that uses them
 SHARED_BROKERS_GROUP = "shared-brokers"
 
 
-def uses_shared_brokers(module: object) -> bool:
-    """Conservative: the module imports one of those names, or the services module itself."""
-    return any(value is services for value in vars(module).values()) or any(
-        getattr(module, name, None) is getattr(services, name) for name in SHARED_BROKER_NAMES
-    )
+@functools.cache
+def _mentions_shared_brokers(path: Path) -> bool:
+    try:
+        text = path.read_text()
+    except OSError:
+        return False
+    return any(name in text for name in SHARED_BROKER_NAMES)
 
 
-def runs_on_the_embedded_broker(item: pytest.Item) -> bool:
-    """A test parametrized with the ``embedded`` deployment (filesystem broker, SQLite)."""
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and "embedded" in callspec.params.values()
+def xdist_group_of(nodeid: str, rootpath: Path) -> str:
+    """The shared-brokers group, or the test's module."""
+    if nodeid.rfind("@") > nodeid.rfind("]"):  # xdist's own group suffix, once it works again
+        nodeid = nodeid[: nodeid.rfind("@")]
+    module = nodeid.split("::", 1)[0]
+    params = nodeid[nodeid.index("[") + 1 : -1].split("-") if nodeid.endswith("]") else []
+    if _mentions_shared_brokers(rootpath / module) and "embedded" not in params:
+        return SHARED_BROKERS_GROUP
+    return module
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(optionalhook=True)  # (a hook of pytest-xdist)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` groups by :func:`xdist_group_of` (other modes: xdist's own)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 (only when xdist runs)
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid, config.rootpath)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (``make test``): keep each module on one
-    worker (its module-scoped stacks start once) and every module that uses the shared
-    Redis / RabbitMQ on the same worker, so two of them never run at the same time
-    (their ``embedded`` variants excepted: those stay with their module). That group goes
-    first: it is the longest chain of work.
-    """
-    if not config.pluginmanager.hasplugin("xdist") or config.getvalue("dist") != "loadgroup":
-        return
-    groups: dict[str, str] = {}
-    for item in items:
-        module = getattr(item, "module", None)
-        shared = (
-            module is not None
-            and uses_shared_brokers(module)
-            and not runs_on_the_embedded_broker(item)
+    """Under xdist's loadgroup the shared-brokers group goes first: the longest chain of work."""
+    if getattr(config.option, "loadgroup", False):  # (set on xdist workers)
+        items.sort(
+            key=lambda item: xdist_group_of(item.nodeid, config.rootpath) != SHARED_BROKERS_GROUP
         )
-        groups[item.nodeid] = SHARED_BROKERS_GROUP if shared else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    items.sort(key=lambda item: groups[item.nodeid] != SHARED_BROKERS_GROUP)
