@@ -4,6 +4,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+# Two pytest-xdist workers; tests/conftest.py keeps each module on one worker and every
+# module that uses the shared Redis/RabbitMQ on the same one. `make test PARALLEL=` runs serially.
+PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
+# schemathesis gives every API operation the same node id: under xdist only one of them
+# per test would run, so the fuzz module runs in a pytest of its own
+FUZZ := tests/unit/test_api_fuzz.py
+
 .PHONY: install run test lint typecheck unit integration acceptance browser browser-deps bench clean
 
 $(STAMP): pyproject.toml
@@ -32,13 +39,15 @@ browser-deps:
 
 ## ruff + mypy --strict + every test tier
 test: lint typecheck browser-deps
-	$(VENV)/bin/pytest tests -q
+	$(VENV)/bin/pytest tests -q $(PARALLEL) --ignore=$(FUZZ)
+	$(VENV)/bin/pytest $(FUZZ) -q
 
 unit: install
-	$(VENV)/bin/pytest tests/unit -q
+	$(VENV)/bin/pytest tests/unit -q $(PARALLEL) --ignore=$(FUZZ)
+	$(VENV)/bin/pytest $(FUZZ) -q
 
 integration: install
-	$(VENV)/bin/pytest tests/integration -q
+	$(VENV)/bin/pytest tests/integration -q $(PARALLEL)
 
 acceptance: install
 	$(VENV)/bin/pytest tests/acceptance -q

@@ -14,6 +14,7 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 
 from conveyor.execution import ConveyorTask
+from conveyor.fsbroker import TRANSPORT as FILESYSTEM_TRANSPORT
 from conveyor.queuestate import QueueStateStep
 from conveyor.routing import route_for
 from conveyor.settings import Settings
@@ -126,6 +127,8 @@ def create_app(settings: Settings, tasks: TaskRegistry = registry) -> Celery:
         task_create_missing_queues=False,
         task_routes=(router,),
         broker_transport_options=_broker_options(settings),
+        # kombu's filesystem transport with atomic writes (conveyor/fsbroker.py)
+        broker_transport=FILESYSTEM_TRANSPORT if settings.is_embedded_broker else None,
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,

@@ -266,11 +266,19 @@ def test_sigkill_under_200_in_flight_jobs_loses_nothing(
 ) -> None:
     d = deployment
     if d.kind == "embedded":
-        # Seen once in a full-suite run (2026-11-21): one job stayed QUEUED after its pool
-        # child was killed on the filesystem broker; not reproduced when run alone. Kept
-        # visible (not strict, reported as xfail/xpass) until the cause is found.
+        # Two causes seen. (1) Fixed: the worker read a message file kombu's filesystem
+        # transport had created but not yet written ("Unrecoverable error: JSONDecodeError",
+        # the worker stopped consuming); conveyor/fsbroker.py writes atomically now.
+        # (2) Open, reproduced under load (2026-11-21): after its pool processes are
+        # SIGKILLed the worker on the filesystem broker may run nothing more (one
+        # WorkerLostError "exitcode 0", the replacement processes stay idle); its reserved
+        # messages stay unacknowledged until the worker stops ("Restoring N unacknowledged
+        # message(s)"), so they run after a restart. Not strict: it passes when unloaded.
         request.applymarker(
-            pytest.mark.xfail(reason="rare lost message on the filesystem broker", strict=False)
+            pytest.mark.xfail(
+                reason="embedded broker: worker may stall after pool SIGKILL until restarted",
+                strict=False,
+            )
         )
     jobs = [d.submit("tests.mark", marker_dir=str(d.markers), seconds=0.02) for _ in range(200)]
     d.client.wait(jobs[0].id)  # the pool is up and busy

@@ -16,7 +16,15 @@ import redis
 POSTGRES_URL = os.environ.get(
     "CONVEYOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def _without_db(url: str) -> str:
+    """Tests pick their own DB numbers (``f"{REDIS_URL}/4"``): drop a ``/0`` given in the env."""
+    parts = urlsplit(url)
+    return parts._replace(path="").geturl()
+
+
+REDIS_URL = _without_db(os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379"))
 AMQP_URL = os.environ.get("CONVEYOR_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
