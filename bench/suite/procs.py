@@ -40,7 +40,7 @@ class Group:
         """Resident memory of every process of the group and their descendants, MB."""
         return sum(tree_rss_kb(proc.pid) for proc in self.procs) / 1024
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         """SIGTERM to each main process (its own shutdown), SIGKILL to what is left."""
         for proc in self.procs:
             if proc.poll() is None:

@@ -42,8 +42,11 @@ WORKLOADS: dict[str, Workload] = {
 }
 QUICK = Sizes(
     noop_jobs=2_000, latency_jobs=50, io_jobs=300, api_seconds=3, api_batches=3,
-    delayed_jobs=1_000, delay_lead=10, drain_cap=30, enqueue_cap=20,
+    delayed_jobs=1_000, delay_lead=5, drain_cap=15, enqueue_cap=10, latency_cap=10,
 )  # fmt: skip
+#: conveyor and its reference repeat every workload; the peers run fewer times (the
+#: whole suite must fit in about 20 minutes on a 2-core machine)
+HEADLINE = ("conveyor", "celery")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/conveyor_bench"
 
@@ -89,8 +92,9 @@ def _run_one(name: str, queue: Adapter, reader: Reader, sizes: Sizes) -> list[Me
     return found
 
 
-def run(queues: list[str], workloads: list[str], reps: int, sizes: Sizes,
+def run(queues: list[str], workloads: list[str], reps: tuple[int, int], sizes: Sizes,
         ctx: Context) -> tuple[Results, dict[str, str], dict[str, str]]:  # fmt: skip
+    """Every workload on every queue; ``reps``: (conveyor and Celery, the peers)."""
     results, versions, flags = Results(), {"python": platform.python_version()}, {}
     reader = Reader(ctx.redis_url)
     drivers: dict[str, Adapter] = {}
@@ -103,12 +107,13 @@ def run(queues: list[str], workloads: list[str], reps: int, sizes: Sizes,
             for workload in workloads:
                 results.add(Measurement(workload, "error", name, "default", "", False,
                                         na=f"{type(exc).__name__}: {exc}"[:160]))  # fmt: skip
-    for rep in range(reps):  # repetitions interleaved: load drift hits every queue alike
+    for rep in range(max(reps)):  # interleaved: load drift hits every queue alike
         for workload in workloads:
             for name, driver in drivers.items():
-                if workload == "api" and rep > 0 and name != "conveyor":
+                wanted = reps[0] if name in HEADLINE else reps[1]
+                if rep >= wanted or (workload == "api" and rep > 0 and name != "conveyor"):
                     continue
-                log(f"rep {rep + 1}/{reps}: {workload} on {name}")
+                log(f"rep {rep + 1}/{wanted}: {workload} on {name}")
                 for item in _run_one(workload, driver, reader, sizes):
                     results.add(item)
     for driver in drivers.values():
@@ -120,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="conveyor vs plain Celery vs peers (issue #11)")
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
     parser.add_argument("--reps", type=int, default=None, help="repetitions [3; quick 1]")
+    parser.add_argument(
+        "--peer-reps", type=int, default=None, help="repetitions of the peers [1; quick 1]"
+    )
     parser.add_argument("--queues", default=",".join(QUEUES), help="comma-separated")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument(
@@ -141,11 +149,11 @@ def main(argv: list[str] | None = None) -> None:
         if name not in WORKLOADS:
             parser.error(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
     sizes = QUICK if args.quick else Sizes()
-    reps = args.reps or (1 if args.quick else 3)
+    reps = (args.reps or (1 if args.quick else 3), args.peer_reps or 1)
     fresh_database(args.database_url)
     ctx = Context(args.redis_url, args.database_url, tempfile.mkdtemp(prefix="conveyor-bench-"))
     load_before, began = load(), time.time()
-    log(f"suite: {', '.join(queues)} x {', '.join(workloads)}, {reps} repetition(s)")
+    log(f"suite: {', '.join(queues)} x {', '.join(workloads)}, repetitions {reps}")
     results, versions, flags = run(queues, workloads, reps, sizes, ctx)
     out = ROOT / "var" / "bench" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         load_before=load_before,
         load_after=load(),
         duration_s=time.time() - began,
-        profile=f"{'quick' if args.quick else 'full'}, {reps} repetition(s)",
+        profile=f"{'quick' if args.quick else 'full'}, {reps[0]} repetition(s) of conveyor "
+        f"and plain Celery, {reps[1]} of each peer",
         versions=versions,
         flags=flags,
         sizes=describe(sizes),
@@ -185,5 +194,7 @@ def describe(sizes: Sizes) -> dict[str, str]:
         "I/O jobs (10 ms sleep)": f"{sizes.io_jobs:,} per pool",
         "API": f"{api}; {sizes.api_batches} batches of 1,000",
         "long-delay jobs": f"{sizes.delayed_jobs:,}, due {sizes.delay_lead:.0f} s after "
-        "enqueueing starts",
+        "the estimated end of enqueueing",
+        "latency cap": f"{sizes.latency_cap:.0f} s",
+        "start cap": f"first job within {sizes.start_cap:.0f} s of starting the workers",
     }

@@ -23,14 +23,16 @@ class Sizes:
     api_seconds: float = 10.0
     api_batches: int = 20
     delayed_jobs: int = 10_000
-    #: seconds between enqueueing the last delayed job and their common due time
-    delay_lead: float = 20.0
+    #: spare seconds between the estimated end of enqueueing the delayed jobs and their due time
+    delay_lead: float = 10.0
     #: longest a drain may take before it is stopped and its partial rate reported
-    drain_cap: float = 90.0
+    drain_cap: float = 15.0
     #: longest the single producer enqueues before the rest of the jobs are dropped
-    enqueue_cap: float = 60.0
+    enqueue_cap: float = 10.0
     #: longest the workers may take to start the first job
-    start_cap: float = 45.0
+    start_cap: float = 30.0
+    #: longest the latency workload sends jobs (a queue that polls slowly sends fewer)
+    latency_cap: float = 20.0
 
 
 @contextmanager

@@ -14,6 +14,8 @@ NAME = "delays"
 VARIANT = "default"
 #: how long after the last first start the suite keeps watching for duplicates
 DUPLICATE_WATCH = 3.0
+CALIBRATION = 200
+MAX_LEAD = 120.0
 
 
 def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
@@ -25,7 +27,7 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
     with workers(adapter.delay_commands(), adapter.env(), f"{adapter.name}-delays") as group:
         if not warm_up(adapter, reader):
             return [_na(adapter.name, "workers did not start")]
-        due = time.time() + sizes.delay_lead
+        due = time.time() + _lead(adapter, sizes)
         argsets: list[tuple[object, ...]] = [(n,) for n in range(sizes.delayed_jobs)]
         adapter.enqueue_at(DELAYED, argsets, due)
         if time.time() > due:
@@ -50,6 +52,18 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
         ),
         Measurement(NAME, "duplicates", adapter.name, VARIANT, "jobs", False, [runs - distinct]),
     ]
+
+
+def _lead(adapter: Adapter, sizes: Sizes) -> float:
+    """Seconds from now to the due time: the estimated enqueue time plus ``delay_lead``.
+
+    The estimate times CALIBRATION delayed jobs due in an hour (they never run here:
+    every run starts from a flushed database)."""
+    far = time.time() + 3600
+    began = time.perf_counter()
+    adapter.enqueue_at(DELAYED, [(-1 - n,) for n in range(CALIBRATION)], far)
+    per_job = (time.perf_counter() - began) / CALIBRATION
+    return min(MAX_LEAD, sizes.delay_lead + 1.3 * per_job * sizes.delayed_jobs)
 
 
 def _na(queue: str, reason: str) -> Measurement:

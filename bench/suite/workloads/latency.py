@@ -28,7 +28,11 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
         if not warm_up(adapter, reader):
             notes.append("workers did not start")
         else:
+            stop_at = time.time() + sizes.latency_cap
             for _ in range(sizes.latency_jobs):
+                if time.time() > stop_at:
+                    notes.append(f"stopped after {sizes.latency_cap:.0f} s")
+                    break
                 adapter.enqueue(STAMP, (time.time(),))
                 seen = reader.next_latency(10)
                 if seen is None:
