@@ -220,13 +220,15 @@ def draw_chart(results: Results, path: Path) -> None:
         for v_index, (_variant, values) in enumerate(series.items()):
             for q_index, queue in enumerate(QUEUES):
                 if queue in values:
-                    axis.bar(
+                    bars = axis.bar(
                         v_index + (q_index - len(QUEUES) / 2 + 0.5) * width,
                         values[queue],
                         width,
                         color=colors[queue],
                     )
+                    axis.bar_label(bars, fmt="%.0f", fontsize=7)
         axis.set_xticks(range(len(series)), list(series))
+        axis.set_xlim(-0.5, max(len(series), 1) - 0.5)
         axis.set_title(title)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[q]) for q in QUEUES]
     fig.legend(handles, list(QUEUES), loc="lower center", ncol=len(QUEUES))

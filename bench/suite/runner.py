@@ -48,6 +48,7 @@ QUICK = Sizes(
 #: whole suite must fit in about 20 minutes on a 2-core machine)
 HEADLINE = ("conveyor", "celery")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+RESULTS = ROOT / "var" / "bench" / "results.json"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/conveyor_bench"
 
 
@@ -93,8 +94,11 @@ def _run_one(name: str, queue: Adapter, reader: Reader, sizes: Sizes) -> list[Me
 
 
 def run(queues: list[str], workloads: list[str], reps: tuple[int, int], sizes: Sizes,
-        ctx: Context) -> tuple[Results, dict[str, str], dict[str, str]]:  # fmt: skip
-    """Every workload on every queue; ``reps``: (conveyor and Celery, the peers)."""
+        ctx: Context, progress: Callable[[Results, dict[str, str], dict[str, str]], None],
+        ) -> tuple[Results, dict[str, str], dict[str, str]]:  # fmt: skip
+    """Every workload on every queue; ``reps``: (conveyor and Celery, the peers).
+
+    ``progress`` gets the results so far after every repetition round."""
     results, versions, flags = Results(), {"python": platform.python_version()}, {}
     reader = Reader(ctx.redis_url)
     drivers: dict[str, Adapter] = {}
@@ -116,6 +120,7 @@ def run(queues: list[str], workloads: list[str], reps: tuple[int, int], sizes: S
                 log(f"rep {rep + 1}/{wanted}: {workload} on {name}")
                 for item in _run_one(workload, driver, reader, sizes):
                     results.add(item)
+        progress(results, versions, flags)
     for driver in drivers.values():
         driver.close()
     return results, versions, flags
@@ -139,7 +144,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "img" / "benchmarks.png")
     parser.add_argument("--no-write", action="store_true", help="only print the report")
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the chart from the last run's results"
+    )
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads(RESULTS.read_text())
+        report.draw_chart(Results.from_json(saved), args.chart)
+        return
     queues = [q for q in args.queues.split(",") if q]
     workloads = [w for w in args.workloads.split(",") if w]
     for name in queues:
@@ -154,22 +166,30 @@ def main(argv: list[str] | None = None) -> None:
     ctx = Context(args.redis_url, args.database_url, tempfile.mkdtemp(prefix="conveyor-bench-"))
     load_before, began = load(), time.time()
     log(f"suite: {', '.join(queues)} x {', '.join(workloads)}, repetitions {reps}")
-    results, versions, flags = run(queues, workloads, reps, sizes, ctx)
-    out = ROOT / "var" / "bench" / "results.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results.to_json(), indent=1))
-    info = report.RunInfo(
-        date=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        machine=machine(),
-        load_before=load_before,
-        load_after=load(),
-        duration_s=time.time() - began,
-        profile=f"{'quick' if args.quick else 'full'}, {reps[0]} repetition(s) of conveyor "
-        f"and plain Celery, {reps[1]} of each peer",
-        versions=versions,
-        flags=flags,
-        sizes=describe(sizes),
-    )
+
+    def write(results: Results, versions: dict[str, str], flags: dict[str, str]) -> None:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results.to_json(), indent=1))
+        info = report.RunInfo(
+            date=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            machine=machine(),
+            load_before=load_before,
+            load_after=load(),
+            duration_s=time.time() - began,
+            profile=f"{'quick' if args.quick else 'full'}, {reps[0]} repetition(s) of "
+            f"conveyor and plain Celery, {reps[1]} of each peer",
+            versions=versions,
+            flags=flags,
+            sizes=describe(sizes),
+        )
+        _write_report(args, results, info)
+
+    results, _, _ = run(queues, workloads, reps, sizes, ctx, write)
+    for goal in evaluate(results):
+        log(f"goal {goal.name}: {goal.verdict} ({goal.figure})")
+
+
+def _write_report(args: argparse.Namespace, results: Results, info: report.RunInfo) -> None:
     goals = evaluate(results)
     chart = None
     if not args.no_write:
@@ -181,8 +201,6 @@ def main(argv: list[str] | None = None) -> None:
     else:
         report.write_doc(args.doc, body)
         log(f"wrote {args.doc} and {args.chart}")
-    for goal in goals:
-        log(f"goal {goal.name}: {goal.verdict} ({goal.figure})")
 
 
 def describe(sizes: Sizes) -> dict[str, str]:
