@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 # Two pytest-xdist workers; tests/conftest.py keeps each module on one worker and every
 # module that uses the shared Redis/RabbitMQ on the same one. `make test PARALLEL=` runs serially.
@@ -26,8 +27,8 @@ run: install
 	$(VENV)/bin/conveyor up
 
 lint: install
-	$(VENV)/bin/ruff check conveyor tests examples
-	$(VENV)/bin/ruff format --check conveyor tests examples
+	$(VENV)/bin/ruff check conveyor tests examples bench
+	$(VENV)/bin/ruff format --check conveyor tests examples bench
 
 typecheck: install
 	$(VENV)/bin/mypy --strict conveyor
@@ -54,6 +55,17 @@ acceptance: install
 
 browser: install browser-deps
 	$(VENV)/bin/pytest tests/browser -q
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	# arq pins redis<6 while Celery 5.7 needs redis>=6: installed without its pin (runs on redis-py 8)
+	$(PY) -m pip install -q --no-deps "arq>=0.26,<1"
+	touch $(BENCH_STAMP)
+
+## The benchmark suite (issue #11): conveyor vs plain Celery vs Dramatiq, RQ, Huey, Taskiq, arq.
+## Not part of `make test`. FLUSHES the Redis database it is given; BENCH_ARGS=--quick for a short run.
+bench: $(BENCH_STAMP)
+	$(PY) -m bench.suite --redis-url "$${CONVEYOR_BENCH_REDIS_URL:-redis://127.0.0.1:6379/15}" $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
