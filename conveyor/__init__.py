@@ -1,5 +1,11 @@
 """conveyor — a background job service for Python web applications, built on Celery."""
 
+# ruff: noqa: E402  (the green-pool patch must run before the other imports)
+
+from conveyor.greenlets import patch_if_green
+
+patch_if_green()  # before anything opens a socket: `conveyor worker -P gevent`
+
 from conveyor import local
 from conveyor.client import AsyncClient, Client
 from conveyor.context import JobContext, current_job, progress

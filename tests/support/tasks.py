@@ -158,3 +158,13 @@ def per_user(user_id: int, seconds: float) -> list[float]:
     start = time.time()
     time.sleep(seconds)
     return [start, time.time()]
+
+
+@task(name="tests.green_sleeps")
+def green_sleeps(seconds: float = 0.2) -> dict[str, object]:
+    """Whether this worker runs on a patched (green) standard library, after a short sleep."""
+    import socket  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    time.sleep(seconds)
+    return {"socket_patched": "gevent" in type(socket.socket).__module__ + socket.socket.__module__}
