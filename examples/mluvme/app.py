@@ -21,7 +21,7 @@ ENVIRONMENT: dict[str, str] = {
     "CONVEYOR_RESULT_EXPIRES": "3600",
     # SYNTHETIC demo traffic (not in the seed): see examples/mluvme/demo.py
     "CONVEYOR_SCHEDULES": json.dumps(
-        {"mluvme.demo_activity": {"task": "mluvme.simulate_activity", "interval": 60}}
+        {"mluvme.demo_activity": {"task": "mluvme.simulate_activity", "interval": 15}}
     ),
 }
 
@@ -40,4 +40,11 @@ EXAMPLE = Example(
     imports=("examples.mluvme.tasks",),
     prepare=prepare,
     environment=ENVIRONMENT,
+    notes=(
+        "SYNTHETIC demo traffic: mluvme.simulate_activity every 15 s (messages from "
+        "synthetic-user-N, with their follow-up jobs); Telegram runs dry without a bot token",
+        "try the 18:00 reminders now (one job per active user, 2 s apart): "
+        'curl -X POST -H "Authorization: Bearer $(cat var/dev-api-key)" '
+        "{api}/api/v1/schedules/mluvme.send_daily_reminders/run",
+    ),
 )

@@ -4,7 +4,7 @@ The seed's schedules are daily, hourly or every 30 minutes; a newcomer wants to
 see jobs flow now. ``mluvme.simulate_activity`` writes a few messages from
 synthetic users (``synthetic-user-N``) and submits the jobs a real message
 would cause (daily challenge progress at 3 or 4 messages, milestone bonuses).
-``app.py`` schedules it every minute through configuration, not code, so the
+``app.py`` schedules it every 15 seconds through configuration, not code, so the
 code schedules stay exactly the seed's beat table.
 """
 

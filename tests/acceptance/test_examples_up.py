@@ -245,3 +245,31 @@ def test_mentorhub_books_synthetic_sessions_and_reminds_the_near_ones(mentorhub:
     assert all(job["result"]["sent"] == 1 for job in sent)
     assert mentorhub.log.read_text().count("mail sink: <mentorhub@example.invalid>") == 2
     mentorhub.stop_with_ctrl_c()
+
+
+@pytest.fixture
+def mluvme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    home = tmp_path_factory.mktemp("mluvme")
+    yield from _start(home, "mluvme")
+
+
+def test_mluvme_jobs_flow_from_synthetic_activity_and_its_schedules(mluvme: Running) -> None:
+    text = mluvme.log.read_text()
+    assert "SYNTHETIC" in text and "mluvme.send_daily_reminders/run" in text
+
+    def demo_ran() -> list[dict[str, Any]]:
+        page = mluvme.get("/api/v1/jobs?task=mluvme.simulate_activity&state=SUCCEEDED")
+        return list(page["items"])
+
+    (first, *_) = mluvme.wait_for("the synthetic activity job", demo_ran)
+    assert first["result"]["synthetic"] is True
+
+    # the seed's 18:00 fan-out, run now: one dry-run reminder per active synthetic user
+    job = mluvme.post("/api/v1/schedules/mluvme.send_daily_reminders/run")
+    done = mluvme.wait_final(job["id"])
+    assert done["state"] == "SUCCEEDED", done
+    assert done["result"]["count"] >= 1
+    reminder = mluvme.wait_final(done["result"]["job_ids"][0])
+    assert reminder["task"] == "mluvme.send_streak_reminder"
+    assert reminder["state"] == "SUCCEEDED", reminder
+    mluvme.stop_with_ctrl_c()

@@ -85,7 +85,7 @@ def test_environment_carries_the_seeds_configuration(monkeypatch: pytest.MonkeyP
     assert settings.result_expires == 3600
     # the synthetic demo traffic is configuration, so the code schedules stay the seed's
     demo = settings.schedules["mluvme.demo_activity"]
-    assert (demo.task, demo.interval) == ("mluvme.simulate_activity", 60)
+    assert (demo.task, demo.interval) == ("mluvme.simulate_activity", 15)
     queues = {registry.get(name).queue for name in SEED_TASKS} | {"notifications"}
     assert queues <= set(settings.queues)  # telegram.send_message uses notifications
 
