@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from conveyor.store.base import JobStore
-from conveyor.store.schema import api_keys, callback_deliveries, job_events, jobs
+from conveyor.store.schema import metadata
 from conveyor.store.sql import SqlStore
 from tests.dashboard_store_contract import DashboardStoreContract
 from tests.observability_contract import ObservabilityContract
@@ -85,11 +85,9 @@ def shared_url() -> Iterator[str]:
 def store(shared_url: str) -> Iterator[JobStore]:
     opened = SqlStore(shared_url)
     opened.migrate()
-    with opened.engine.begin() as conn:
-        conn.execute(jobs.delete())
-        conn.execute(api_keys.delete())
-        conn.execute(job_events.delete())
-        conn.execute(callback_deliveries.delete())
+    with opened.engine.begin() as conn:  # every table empty: each test starts clean
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
     yield opened
     opened.close()
 
