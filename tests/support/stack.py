@@ -18,6 +18,7 @@ from conveyor.jobs import Job
 from conveyor.settings import Settings, load_settings
 from conveyor.store import JobStore, open_store
 from conveyor.submit import SubmitRequest, Submitter
+from tests.support.procs import alive, descendants
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_TASKS = "tests.support.tasks"
@@ -80,6 +81,9 @@ class Stack:
         return proc
 
     def stop_all(self) -> None:
+        # every process below ours (e.g. the children `conveyor up` starts in their own
+        # process groups), so none outlives the test if its parent dies first
+        tree = {pid for proc in self.procs for pid in descendants(proc.pid)}
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -93,6 +97,12 @@ class Stack:
         for proc in self.procs:  # pool children of a worker whose leader exited
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        while tree and time.monotonic() < deadline:
+            tree = {pid for pid in tree if alive(pid)}
+            time.sleep(0.1)
+        for pid in tree:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.data_dir.glob("*.log")))
