@@ -83,11 +83,15 @@ def _wait_until_up(deployment: Deployment) -> None:
 
 def _wait_for_worker(deployment: Deployment) -> None:
     deadline = time.monotonic() + 30
+    last = None
     while time.monotonic() < deadline:
-        if deployment.get("/api/v1/workers").json()["items"]:
+        last = deployment.get("/api/v1/workers")
+        # a worker still starting may make the broadcast fail (503): ask again
+        if last.status_code == 200 and last.json()["items"]:
             return
         time.sleep(0.3)
-    raise AssertionError("no worker answered:\n" + deployment.stack.logs())
+    answer = f"{last.status_code} {last.text}" if last is not None else "no answer"
+    raise AssertionError(f"no worker answered ({answer}):\n" + deployment.stack.logs())
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis+postgres"])
