@@ -20,7 +20,11 @@ from conveyor.settings import load_settings
 
 @pytest.fixture
 def channel(tmp_path: Path) -> Iterator[Channel]:
-    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    options = {
+        "data_folder_in": str(tmp_path),
+        "data_folder_out": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
+    }
     with Connection("filesystem://", transport=TRANSPORT, transport_options=options) as conn:
         yield conn.default_channel
 
@@ -61,3 +65,43 @@ def test_every_message_arrives_once(channel: Channel) -> None:
     assert sorted(channel._get("jobs")["i"] for _ in range(20)) == list(range(20))
     with pytest.raises(Empty):
         channel._get("jobs")
+
+
+def _bind_many(folder: str, exchange: str, start: int, barrier: Any) -> None:
+    options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
+    with Connection("filesystem://", transport=TRANSPORT, transport_options=options) as conn:
+        channel = conn.default_channel
+        barrier.wait()  # every process binds its first queue at the same moment
+        for i in range(start, start + 5):
+            channel._queue_bind(exchange, "", "", f"reply-{i}")
+
+
+def test_concurrent_binds_to_a_new_exchange_keep_a_valid_table(tmp_path: Path) -> None:
+    """Celery's pidbox binds a reply queue per inspect: first binds must not corrupt the table."""
+    import multiprocessing  # noqa: PLC0415
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        exchange = f"reply.pidbox.{round_}"
+        barrier = ctx.Barrier(6)
+        procs = [
+            ctx.Process(target=_bind_many, args=(str(tmp_path), exchange, n * 5, barrier))
+            for n in range(6)
+        ]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(30)
+            assert proc.exitcode == 0
+        options = {"control_folder": str(tmp_path), "data_folder_in": str(tmp_path)}
+        with Connection("filesystem://", transport=TRANSPORT, transport_options=options) as conn:
+            table = conn.default_channel.get_table(exchange)
+        assert sorted(q.queue for q in table) == sorted(f"reply-{i}" for i in range(30))
+
+
+def test_an_exchange_table_being_created_reads_as_no_bindings(channel: Channel) -> None:
+    channel.control_folder.mkdir(exist_ok=True)
+    channel._exchange_file("new").touch()  # created, not yet written
+    assert channel.get_table("new") == []
+    channel._queue_bind("new", "", "", "q")
+    assert [q.queue for q in channel.get_table("new")] == ["q"]
