@@ -15,12 +15,11 @@ from sqlalchemy.orm import Session
 
 from conveyor.catalog.database import engine_for
 from conveyor.local import use_submitter
-from conveyor.store import open_store
 from conveyor.submit import Submitter
-from conveyor.testing import InlineConveyor, inline_settings
+from conveyor.testing import InlineConveyor
 from examples.mentorhub.models import Base, MentorSession, User, create_tables
+from tests.examples.support import example_database, inline_conveyor
 from tests.support.catalog import Configure, configure
-from tests.support.services import fresh_postgres_database
 from tests.support.smtp import Mailbox, smtp_server
 
 __all__ = ["configure"]
@@ -30,19 +29,14 @@ IMPORTS = ["examples.mentorhub.tasks"]
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    with fresh_postgres_database() as url:
-        create_tables(engine_for(url))
+    with example_database(create_tables) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def inline(database_url: str) -> Iterator[InlineConveyor]:
-    settings = inline_settings(database_url=database_url, imports=IMPORTS)
-    store = open_store(settings)
-    store.migrate()
-    yield InlineConveyor(settings, store)
-    store.close()
-    engine_for(database_url).dispose()
+    with inline_conveyor(database_url, IMPORTS) as conveyor:
+        yield conveyor
 
 
 @dataclass

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.catalog.database import engine_for
-from conveyor.store import open_store
-from conveyor.testing import InlineConveyor, inline_settings
+from conveyor.testing import InlineConveyor
 from examples.microservice.models import create_tables
+from tests.examples.support import example_database, inline_conveyor
 from tests.support.catalog import Configure, configure
 from tests.support.http import Receiver, http_receiver
-from tests.support.services import fresh_postgres_database
 from tests.support.smtp import Mailbox, smtp_server
 
 __all__ = ["configure"]
@@ -25,19 +23,14 @@ IMPORTS = ["examples.microservice.tasks"]
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    with fresh_postgres_database() as url:
-        create_tables(engine_for(url))
+    with example_database(create_tables) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def inline(database_url: str) -> Iterator[InlineConveyor]:
-    settings = inline_settings(database_url=database_url, imports=IMPORTS)
-    store = open_store(settings)
-    store.migrate()
-    yield InlineConveyor(settings, store)
-    store.close()
-    engine_for(database_url).dispose()
+    with inline_conveyor(database_url, IMPORTS) as conveyor:
+        yield conveyor
 
 
 @dataclass
