@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 import redis
 
 from bench.ratelimit_tasks import FREE_TASK, RATE_ENV, TASK
+from bench.suite.procs import Group
 from conveyor.engine import create_app
 from conveyor.jobs import JobState
 from conveyor.logs import configure_logging
@@ -45,12 +45,6 @@ from conveyor.submit import SubmitRequest, Submitter
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORTS = "bench.ratelimit_tasks"
-#: where workers' output goes (set BENCH_WORKER_LOG=FILE to keep it)
-_LOG = (
-    open(os.environ["BENCH_WORKER_LOG"], "ab")  # noqa: SIM115 (kept open for the whole run)
-    if os.environ.get("BENCH_WORKER_LOG")
-    else subprocess.DEVNULL
-)
 
 
 @dataclass
@@ -91,29 +85,6 @@ def _env(data_dir: Path, broker: str, rate: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def _conveyor(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "conveyor", *args],
-        env=env,
-        cwd=ROOT,
-        stdout=_LOG,
-        stderr=_LOG,
-        start_new_session=True,
-    )
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _starts(store: JobStore) -> list[float]:
@@ -170,10 +141,8 @@ def run(options: Options) -> Report:
     for n in range(backlog):  # the backlog is in the queue before any worker starts
         submitter.submit(SubmitRequest(FREE_TASK if options.baseline else TASK, kwargs={"n": n}))
     print(f"submitted {backlog} jobs in {time.monotonic() - began:.1f} s", file=sys.stderr)
-    procs = [
-        _conveyor(env, "worker", "-c", str(concurrency), "-P", pool, "-n", f"bench{n}@%h")
-        for n in range(workers)
-    ]
+    command = [sys.executable, "-m", "conveyor", "worker", "-c", str(concurrency), "-P", pool]
+    group = Group([[*command, "-n", f"bench{n}@%h"] for n in range(workers)], env, "ratelimit")
     try:
         deadline = time.time() + duration + 60
         while time.time() < deadline:
@@ -182,7 +151,7 @@ def run(options: Options) -> Report:
                 break
             time.sleep(1)
     finally:
-        _stop(procs)
+        group.stop(grace=15)
     starts = sorted(_starts(store))
     window = [s for s in starts if s < starts[0] + duration] if starts else []
     store.close()

@@ -24,13 +24,13 @@ class Sizes:
     api_batches: int = 20
     delayed_jobs: int = 10_000
     #: spare seconds between the estimated end of enqueueing the delayed jobs and their due time
-    delay_lead: float = 10.0
+    delay_lead: float = 5.0
     #: longest a drain may take before it is stopped and its partial rate reported
-    drain_cap: float = 15.0
+    drain_cap: float = 10.0
     #: longest the single producer enqueues before the rest of the jobs are dropped
-    enqueue_cap: float = 10.0
+    enqueue_cap: float = 8.0
     #: longest the workers may take to start the first job
-    start_cap: float = 30.0
+    start_cap: float = 20.0
     #: longest the latency workload sends jobs (a queue that polls slowly sends fewer)
     latency_cap: float = 20.0
 
