@@ -104,11 +104,15 @@ def metric_table(results: Results, workload: str, metric: str) -> list[str]:
             lines.append("| *conveyor ÷ plain Celery* | " + " | ".join(to_celery) + " |")
         if any(r != "—" for r in to_peer):
             lines.append("| *conveyor ÷ best peer* | " + " | ".join(to_peer) + " |")
-    lines.append("")
+    return lines
+
+
+def workload_notes(results: Results, workload: str) -> list[str]:
+    """The caveats (†) and n/a reasons of every table of ``workload``, each listed once."""
+    rows = [row for metric in results.metrics(workload) for row in results.rows(workload, metric)]
     notes = sorted({f"† {m.queue}: {n}" for m in rows for n in m.notes})
     reasons = sorted({f"n/a {m.queue}: {m.na}" for m in rows if m.na and not m.values})
-    lines.extend(f"{line}  " for line in [*notes, *reasons])
-    return lines
+    return [f"{line}  " for line in [*notes, *reasons]]
 
 
 def goals_table(goals: Sequence[Goal]) -> list[str]:
@@ -149,8 +153,8 @@ def section(results: Results, goals: Sequence[Goal], info: RunInfo, chart: str |
         "every task body makes the same one Redis round trip to report when it started and "
         "finished (`bench/suite/probe.py`). Drains are timed from the first job's start to "
         "the last job's end with the whole backlog queued before the workers start. A figure "
-        "marked † carries a caveat listed under its table (e.g. a run stopped at its time cap: "
-        "its rate is then over the jobs done). Worker logs of the last run: `var/bench/logs/`.",
+        "marked † carries a caveat listed under its workload's tables (e.g. a run stopped at "
+        "its time cap: its rate is then over the jobs done). Worker logs of the last run: `var/bench/logs/`.",
         "",
         "### Goals (issue #11)",
         "",
@@ -170,6 +174,9 @@ def section(results: Results, goals: Sequence[Goal], info: RunInfo, chart: str |
         lines += [f"### {title}", "", f"{what}.", ""]
         for metric in metrics:
             lines += [*metric_table(results, workload, metric), ""]
+        notes = workload_notes(results, workload)
+        if notes:
+            lines += ["Notes:", "", *notes, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -14,6 +14,7 @@ from bench.suite.report import (
     metric_table,
     replace_section,
     section,
+    workload_notes,
 )
 
 
@@ -60,8 +61,10 @@ def test_metric_table_rows_columns_and_ratios() -> None:
     assert "| rq | 100 † | n/a |" in table
     assert "| *conveyor ÷ plain Celery* | 0.95x | 0.80x |" in table
     assert "| *conveyor ÷ best peer* | 1.90x (rq) | 2.00x (huey) |" in table
-    assert "† rq: stopped at 10 of 20 jobs  " in lines
-    assert "n/a rq: RQ has no thread worker  " in lines
+    notes = workload_notes(results(), "io")
+    assert "† rq: stopped at 10 of 20 jobs  " in notes
+    assert "n/a rq: RQ has no thread worker  " in notes
+    assert "† rq" not in table  # caveats are listed once per workload, not per table
 
 
 def test_section_holds_goals_run_description_and_chart() -> None:
