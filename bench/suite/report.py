@@ -154,7 +154,8 @@ def section(results: Results, goals: Sequence[Goal], info: RunInfo, chart: str |
         "finished (`bench/suite/probe.py`). Drains are timed from the first job's start to "
         "the last job's end with the whole backlog queued before the workers start. A figure "
         "marked † carries a caveat listed under its workload's tables (e.g. a run stopped at "
-        "its time cap: its rate is then over the jobs done). Worker logs of the last run: `var/bench/logs/`.",
+        "its time cap: its rate is then over the jobs done). Worker logs of the last run: "
+        "`var/bench/logs/`.",
         "",
         "### Goals (issue #11)",
         "",
