@@ -27,6 +27,7 @@ from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
 from conveyor.policies.ratelimit import parse_rate
+from conveyor.publishing import Published, publish_many
 from conveyor.queues import broker_priority
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
@@ -204,6 +205,7 @@ class Submitter:
             producer=producer,
             headers=_headers(job),
             retries=retries,
+            ignore_result=True,
         )
 
     def _run_inline(self, job: Job) -> Job:
@@ -255,22 +257,25 @@ class Submitter:
         except BrokerUnavailable as exc:
             return exc
 
+    def publish_many(self, jobs: Sequence[Job]) -> Published:
+        """Publish jobs already recorded in the store, pipelined where the broker allows
+        (see conveyor.publishing); returns which were sent and which were not."""
+        return publish_many(self.app, jobs, self._send)
+
+    def _send(self, job: Job, producer: Any) -> None:
+        self.dispatch(job, producer=producer)
+
     def _publish_all(self, jobs: Sequence[Job]) -> dict[str, ConveyorError]:
-        """Publish ``jobs`` on one producer; the ones that could not be sent are deleted."""
-        sent = 0
-        try:
-            with self.app.producer_or_acquire() as producer:
-                for job in jobs:
-                    self.dispatch(job, producer=producer)
-                    sent += 1
-        except (KombuOperationalError, OSError) as exc:
-            error = BrokerUnavailable(f"broker unavailable, not enqueued: {exc}")
-            unsent = {job.id: error for job in jobs[sent:]}
+        """Publish ``jobs`` in bulk; the ones that could not be sent are deleted."""
+        outcome = self.publish_many(jobs)
+        if outcome.unsent:
+            error = BrokerUnavailable(f"broker unavailable, not enqueued: {outcome.error}")
+            unsent = {job.id: error for job in outcome.unsent}
             for job_id in unsent:
                 self.store.delete_job(job_id)
             log.warning("jobs_refused", count=len(unsent), reason="broker_unavailable")
             return dict(unsent)
-        log.info("jobs_submitted", count=sent)
+        log.info("jobs_submitted", count=len(outcome.sent))
         return {}
 
 

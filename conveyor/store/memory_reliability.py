@@ -104,6 +104,15 @@ class MemoryReliabilityMixin:
                 self._jobs[job.id] = job
             return claimed
 
+    def next_due_at(self) -> datetime | None:
+        with self._lock:
+            due = [
+                job.scheduled_for
+                for job in self._jobs.values()
+                if job.state is JobState.SCHEDULED and job.scheduled_for is not None
+            ]
+        return min(due, default=None)
+
     def unclaim_job(self, job_id: str) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)

@@ -162,6 +162,10 @@ class ReliabilityStore(Protocol):
         """Undo a claim whose dispatch failed (QUEUED → SCHEDULED)."""
         ...
 
+    def next_due_at(self) -> datetime | None:
+        """When the earliest SCHEDULED job is due (None when none is held)."""
+        ...
+
     # -- dead letters ------------------------------------------------------------
     def get_dead_letter(self, job_id: str) -> DeadLetter | None: ...
     def list_dead_letters(

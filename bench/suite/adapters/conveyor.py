@@ -109,5 +109,11 @@ class ConveyorAdapter(Adapter):
             ]
             self.store.create_jobs(jobs)  # held (SCHEDULED) rows, as submit writes them
 
+    def released_by(self, due: float) -> bool:
+        """Whether no job due by ``due`` is held (SCHEDULED) in the store any more: the
+        scheduler has claimed every one of them (each claim is published right after)."""
+        held = self.store.next_due_at()
+        return held is None or held.timestamp() > due
+
     def close(self) -> None:
         self.store.close()
