@@ -70,6 +70,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 
+#: connections a server store keeps open (at most), and how many more it may open briefly
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+
 JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
 
 # Engines of this process; a forked child must not reuse the parent's connections.
@@ -285,7 +289,15 @@ def _create_engine(url: URL) -> Engine:
         connect_args: dict[str, Any] = {}
         if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = 10
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args=connect_args,
+            # keep enough connections for the API's threadpool under load: a connection
+            # beyond the kept ones is opened and closed per use (a PostgreSQL backend each)
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+        )
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
