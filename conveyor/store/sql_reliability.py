@@ -115,17 +115,21 @@ class SqlReliabilityMixin:
     # -- delayed jobs ------------------------------------------------------------
     def claim_due_jobs(self, now: datetime, limit: int) -> list[Job]:
         # one statement: the due ids (locked, skipping rows another claimer holds) become
-        # QUEUED and come back whole, so a burst of due jobs costs one round trip per claim
+        # QUEUED and come back whole, so a burst of due jobs costs one round trip per claim.
+        # The ids are a MATERIALIZED CTE: as ``WHERE id IN (subquery)`` PostgreSQL may run
+        # the LIMITed subquery more than once and claim more than ``limit`` rows.
         due = (
             select(jobs.c.id)
             .where(jobs.c.state == JobState.SCHEDULED.value, jobs.c.scheduled_for <= now)
             .order_by(jobs.c.scheduled_for)
             .limit(max(limit, 0))
             .with_for_update(skip_locked=True)
+            .cte("due")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         claim = (
             update(jobs)
-            .where(jobs.c.id.in_(due.scalar_subquery()), jobs.c.state == JobState.SCHEDULED.value)
+            .where(jobs.c.id == due.c.id, jobs.c.state == JobState.SCHEDULED.value)
             .values(state=JobState.QUEUED.value, updated_at=now)
             .returning(*jobs.c)
         )
