@@ -41,7 +41,9 @@ PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
-#: publishes one job on the producer it is given
+DECLARE_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+#: publishes one job on the producer it is given (its queue already declared on it)
 Send = Callable[[Job, Any], None]
 
 
@@ -51,7 +53,8 @@ class Published:
 
     sent: list[Job] = field(default_factory=list)
     unsent: list[Job] = field(default_factory=list)
-    error: BaseException | None = None
+    #: what stopped the publishing (None when every job was sent)
+    error: Exception | None = None
 
 
 def publish_many(app: Celery, jobs: Sequence[Job], send: Send, *, chunk: int = CHUNK) -> Published:
@@ -63,16 +66,41 @@ def publish_many(app: Celery, jobs: Sequence[Job], send: Send, *, chunk: int = C
         with app.producer_or_acquire() as producer:
             # without batch support each publish is done when send returns
             batching = bool(producer.supports_batch_publish)
+            # each queue once here, not once per message (send passes ``declare=[]``)
+            for name in sorted({job.queue for job in jobs}):
+                queue = app.amqp.queues.get(name)  # (an unknown one fails in send, below)
+                if queue is not None:
+                    producer.maybe_declare(queue, retry=True, **DECLARE_RETRY)
             for start in range(0, len(jobs), chunk):
                 part = jobs[start : start + chunk]
+                buffered: list[Job] = []
                 with producer.batch(max_size=max(_MAX_COMMANDS, 16 * len(part))):
                     for job in part:
-                        send(job, producer)
-                        if not batching:
-                            outcome.sent.append(job)
-                if batching:
-                    outcome.sent.extend(part)
-    except PUBLISH_ERRORS as exc:
-        outcome.unsent = list(jobs[len(outcome.sent) :])
+                        if _sent_one(send, job, producer, outcome):
+                            # batched: sent once the batch is flushed (when the block ends)
+                            (buffered if batching else outcome.sent).append(job)
+                outcome.sent.extend(buffered)
+    except PUBLISH_ERRORS as exc:  # the broker failed: the rest is unsent
+        done = {job.id for job in [*outcome.sent, *outcome.unsent]}
+        outcome.unsent.extend(job for job in jobs if job.id not in done)
         outcome.error = exc
     return outcome
+
+
+def _sent_one(send: Send, job: Job, producer: Any, outcome: Published) -> bool:
+    """Send one job; a job that cannot be sent for a reason of its own (e.g. its queue is
+    no longer configured) is noted unsent and the others go on. Broker errors propagate."""
+    try:
+        send(job, producer)
+    except PUBLISH_ERRORS:
+        raise
+    except Exception as exc:  # noted for the caller, who puts the job back or refuses it
+        outcome.unsent.append(job)
+        outcome.error = exc
+        return False
+    return True
+
+
+def broker_refused(outcome: Published) -> bool:
+    """Whether the jobs went unsent because the broker failed (not a bug or bad data)."""
+    return isinstance(outcome.error, PUBLISH_ERRORS)

@@ -191,7 +191,7 @@ class SqlStore(
     def create_job(self, job: Job) -> Job:
         try:
             with self._tx(write=True) as conn:
-                conn.execute(insert(jobs).values(_job_row(job)))
+                conn.execute(_INSERT_JOB, [_job_row(job)])
                 self._insert_created_event(conn, job)
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):
@@ -346,6 +346,8 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
 # statements with bound parameters: SQLAlchemy then skips building the statement and
 # its cache key on every call (most of the cost of a small write, measured).
 _GET_JOB = select(jobs).where(jobs.c.id == bindparam("b_id"))
+#: a submit's insert (the values come as parameters: compiled once, not per job)
+_INSERT_JOB = insert(jobs)
 
 
 def _event_update(job_event: JobEvent) -> tuple[Update, dict[str, Any]]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -66,8 +67,9 @@ class SendLog:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.fail_after is not None and len(self.sent) >= self.fail_after:
             raise OSError("connection refused")
+        result = self._send(*args, **kwargs)
         self.sent.append(kwargs["task_id"])
-        return self._send(*args, **kwargs)
+        return result
 
 
 def hold(submitter: Submitter, count: int, due_in: float = 60) -> list[Job]:
@@ -135,6 +137,7 @@ class FakeBatchingProducer:
 class FakeApp:
     def __init__(self, producer: FakeBatchingProducer) -> None:
         self.producer = producer
+        self.amqp = SimpleNamespace(queues={})  # no queue to declare
 
     @contextmanager
     def producer_or_acquire(self) -> Iterator[FakeBatchingProducer]:
@@ -242,3 +245,35 @@ def test_a_new_jobs_answer_reads_nothing_back(
     assert body["state"] == "QUEUED" and body["attempts"] == [] and body["callbacks"] == []
     stored = store.get_job(body["id"])
     assert stored is not None and stored.state is JobState.QUEUED
+
+
+def test_a_job_that_cannot_be_sent_is_put_back_and_the_others_go(
+    submitter: Submitter, store: MemoryStore, app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A held job whose queue is no longer configured stays SCHEDULED (retried each pass,
+    logged); it neither blocks the jobs due after it nor is left QUEUED without a message."""
+    first, last = hold(submitter, 2)
+    assert first.scheduled_for is not None
+    gone = first.evolve(id="gone-queue-job", queue="no-longer-configured")
+    store.create_job(gone.evolve(scheduled_for=first.scheduled_for - timedelta(seconds=1)))
+    log = SendLog(app)
+    monkeypatch.setattr(app, "send_task", log)
+    later = utcnow() + timedelta(seconds=61)
+    assert release_due(store, submitter, now=later) == 2
+    assert sorted(log.sent) == sorted([first.id, last.id])
+    assert store.get_job(gone.id).state is JobState.SCHEDULED  # type: ignore[union-attr]
+
+
+def test_a_batching_producer_keeps_going_after_a_job_of_its_own_fails() -> None:
+    producer = FakeBatchingProducer(fail_batch=None)
+
+    def send(job: Job, on: Any) -> None:
+        if job.id == "b":
+            raise KeyError("no such queue")
+        producer.buffered.append(job.id)
+
+    outcome = publish_many(FakeApp(producer), jobs_named("a", "b", "c"), send)  # type: ignore[arg-type]
+    assert [j.id for j in outcome.sent] == ["a", "c"]
+    assert [j.id for j in outcome.unsent] == ["b"]
+    assert isinstance(outcome.error, KeyError)
+    assert producer.flushed == ["a", "c"]
