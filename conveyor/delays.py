@@ -6,7 +6,8 @@ PostgreSQL), so two schedulers never release the same job, and publishes the
 claimed jobs in bulk (pipelined on Redis, see conveyor.publishing). It keeps
 claiming while claims come back full, so a burst of jobs due at the same second
 is released in one pass. Jobs whose publish fails are put back to SCHEDULED and
-tried on the next pass.
+tried on the next pass. With ``release_ahead`` set, jobs due within that many seconds
+are released already, as Celery ETA tasks that the workers start on time.
 
 The store-backed Beat scheduler (``conveyor scheduler``) calls ``release_due``
 on the leader's every pass (at most ``scheduler_tick`` seconds apart, and
@@ -16,7 +17,7 @@ woken for the next due job, see ``JobStore.next_due_at``).
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -45,10 +46,12 @@ def release_due(
     Claims ``limit`` at a time and goes on while a claim comes back full (for at most
     ``max_seconds``); stops early when the broker refuses a batch."""
     at = now or utcnow()
+    # with release_ahead, jobs due a little later go now, as ETA tasks (dispatch sets the eta)
+    due_by = at + timedelta(seconds=submitter.settings.release_ahead)
     deadline = time.monotonic() + max_seconds
     released = 0
     while True:
-        claimed = store.claim_due_jobs(at, limit)
+        claimed = store.claim_due_jobs(at, limit, due_by=due_by)
         if not claimed:
             return released
         outcome = submitter.publish_many(claimed)

@@ -35,7 +35,7 @@ CHUNK = 500
 _MAX_COMMANDS = CHUNK * 16
 
 #: errors meaning "the broker did not take these messages"
-PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
+PUBLISH_ERRORS: tuple[type[Exception], ...] = (
     KombuOperationalError,
     BatchPublishError,
     OSError,

@@ -105,15 +105,19 @@ class ScheduleRunner:
         return self._sleep(wake)
 
     def _next_held_job(self) -> datetime | None:
-        """When the next SCHEDULED job is due, if after now: the pass that releases it
-        starts then, not up to a tick later. (One already due and still held, e.g. the
+        """When the next SCHEDULED job is to be released (its due time less
+        ``release_ahead``), if after now: the pass that releases it starts then, not up to
+        a tick later. (One already due and still held, e.g. the
         broker refused it, waits for the next tick as before.)"""
         try:
             due = self.store.next_due_at()
         except StoreError as exc:
             log.warning("scheduler_store_unavailable", error=str(exc))
             return None
-        return due if due is not None and due > self.clock() else None
+        if due is None:
+            return None
+        release_at = due - timedelta(seconds=self.settings.release_ahead)
+        return release_at if release_at > self.clock() else None
 
     def _lead(self) -> bool:
         leading = self.lease.acquire()

@@ -243,6 +243,15 @@ class ReliabilityContract:
         assert [j.id for j in store.claim_due_jobs(now, 3)] == ["s3", "s2", "s1"]
         assert [j.id for j in store.claim_due_jobs(now, 3)] == ["s0"]
 
+    def test_a_claim_can_take_jobs_due_a_little_later(self, store: JobStore) -> None:
+        for n in range(3):
+            due = T0 + timedelta(seconds=n)
+            store.create_job(make_job(f"s{n}", state=JobState.SCHEDULED, scheduled_for=due))
+        claimed = store.claim_due_jobs(T0, 10, due_by=T0 + timedelta(seconds=1))
+        assert [j.id for j in claimed] == ["s0", "s1"]
+        assert all(j.updated_at == T0 and j.state is JobState.QUEUED for j in claimed)
+        assert store.next_due_at() == T0 + timedelta(seconds=2)
+
     def test_next_due_at_is_the_earliest_held_job(self, store: JobStore) -> None:
         assert store.next_due_at() is None
         store.create_job(make_job("q", scheduled_for=T0))  # QUEUED: not held

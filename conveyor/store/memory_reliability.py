@@ -89,14 +89,17 @@ class MemoryReliabilityMixin:
         return out
 
     # -- delayed jobs ------------------------------------------------------------
-    def claim_due_jobs(self, now: datetime, limit: int) -> list[Job]:
+    def claim_due_jobs(
+        self, now: datetime, limit: int, *, due_by: datetime | None = None
+    ) -> list[Job]:
+        cutoff = due_by or now
         with self._lock:
             due = [
                 job
                 for job in self._jobs.values()
                 if job.state is JobState.SCHEDULED
                 and job.scheduled_for is not None
-                and job.scheduled_for <= now
+                and job.scheduled_for <= cutoff
             ]
             due.sort(key=lambda j: (j.scheduled_for or now, j.id))
             claimed = [job.evolve(state=JobState.QUEUED, updated_at=now) for job in due[:limit]]

@@ -113,14 +113,19 @@ class SqlReliabilityMixin:
         return out
 
     # -- delayed jobs ------------------------------------------------------------
-    def claim_due_jobs(self, now: datetime, limit: int) -> list[Job]:
+    def claim_due_jobs(
+        self, now: datetime, limit: int, *, due_by: datetime | None = None
+    ) -> list[Job]:
         # one statement: the due ids (locked, skipping rows another claimer holds) become
         # QUEUED and come back whole, so a burst of due jobs costs one round trip per claim.
         # The ids are a MATERIALIZED CTE: as ``WHERE id IN (subquery)`` PostgreSQL may run
         # the LIMITed subquery more than once and claim more than ``limit`` rows.
         due = (
             select(jobs.c.id)
-            .where(jobs.c.state == JobState.SCHEDULED.value, jobs.c.scheduled_for <= now)
+            .where(
+                jobs.c.state == JobState.SCHEDULED.value,
+                jobs.c.scheduled_for <= (due_by or now),
+            )
             .order_by(jobs.c.scheduled_for)
             .limit(max(limit, 0))
             .with_for_update(skip_locked=True)

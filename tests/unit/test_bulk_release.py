@@ -22,7 +22,7 @@ from conveyor.jobs import Job, JobState, utcnow
 from conveyor.keys import create_key
 from conveyor.publishing import publish_many
 from conveyor.scheduler import ScheduleRunner
-from conveyor.settings import Settings, load_settings
+from conveyor.settings import Settings, SettingsError, load_settings
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
 from tests.support.tasks import add
@@ -277,3 +277,43 @@ def test_a_batching_producer_keeps_going_after_a_job_of_its_own_fails() -> None:
     assert [j.id for j in outcome.unsent] == ["b"]
     assert isinstance(outcome.error, KeyError)
     assert producer.flushed == ["a", "c"]
+
+
+def test_release_ahead_sends_jobs_early_as_eta_tasks(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(
+        data_dir=tmp_path / "var",
+        broker_url="memory://",
+        database_url="memory://",
+        result_backend="cache+memory://",
+        imports=["tests.support.tasks"],
+        delay_threshold=5,
+        release_ahead=2,
+    )
+    app = create_app(settings)
+    submitter = Submitter(settings, store, app)
+    soon, later = hold(submitter, 1, due_in=31)[0], hold(submitter, 1, due_in=60)[0]
+    assert soon.scheduled_for is not None and later.scheduled_for is not None
+    etas: dict[str, Any] = {}
+    send = app.send_task
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        etas[kwargs["task_id"]] = kwargs["eta"]
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(app, "send_task", record)
+    clock = Clock(soon.scheduled_for - timedelta(seconds=3))
+    runner = ScheduleRunner(
+        settings, store, submitter, FakeLease("h"), callbacks=[release_due], clock=clock
+    )
+    assert runner.tick() == pytest.approx(1.0)  # wakes 2 s before the job is due
+    clock.now = soon.scheduled_for - timedelta(seconds=2)
+    runner.tick()
+    assert etas == {soon.id: soon.scheduled_for}  # early, so with its eta; the other held
+    assert store.get_job(later.id).state is JobState.SCHEDULED  # type: ignore[union-attr]
+
+
+def test_release_ahead_must_stay_below_the_delay_threshold(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="release_ahead must be below delay_threshold"):
+        load_settings(data_dir=tmp_path, delay_threshold=5, release_ahead=5)

@@ -38,6 +38,7 @@ class RunInline:
 
     def __init__(self, inline: InlineConveyor) -> None:
         self.inline = inline
+        self.settings = inline.settings
 
     def dispatch(self, job: Job, producer: Any = None) -> None:
         self.inline.submitter.enqueue(job)
