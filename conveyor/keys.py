@@ -115,6 +115,13 @@ class Authenticator:
             return None
         return self.authenticate_digest(hash_key(plain))
 
+    def authenticate_configured(self, plain: str) -> Principal | None:
+        """The caller if ``plain`` is one of the configured keys (CONVEYOR_API_KEYS); no I/O,
+        so an async caller needs no thread for it. None: not one of them (ask the store)."""
+        if plain and self._is_settings_key(hash_key(plain)):
+            return Principal(SETTINGS_PRINCIPAL, frozenset(SCOPES))
+        return None
+
     def authenticate_digest(self, digest: str) -> Principal | None:
         """As ``authenticate``, given the key's hash (what a dashboard session remembers)."""
         if self._is_settings_key(digest):

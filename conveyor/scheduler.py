@@ -98,7 +98,26 @@ class ScheduleRunner:
             return self.settings.scheduler_tick
         self._run_callbacks(now)
         self._prune(now)
-        return self._sleep([due for due in upcoming if due is not None])
+        wake = [due for due in upcoming if due is not None]
+        held = self._next_held_job()
+        if held is not None:
+            wake.append(held)
+        return self._sleep(wake)
+
+    def _next_held_job(self) -> datetime | None:
+        """When the next SCHEDULED job is to be released (its due time less
+        ``release_ahead``), if after now: the pass that releases it starts then, not up to
+        a tick later. (One already due and still held, e.g. the
+        broker refused it, waits for the next tick as before.)"""
+        try:
+            due = self.store.next_due_at()
+        except StoreError as exc:
+            log.warning("scheduler_store_unavailable", error=str(exc))
+            return None
+        if due is None:
+            return None
+        release_at = due - timedelta(seconds=self.settings.release_ahead)
+        return release_at if release_at > self.clock() else None
 
     def _lead(self) -> bool:
         leading = self.lease.acquire()

@@ -166,6 +166,14 @@ class Settings(BaseSettings):
         "tasks; longer delays are held in the job store as SCHEDULED and released by the "
         "scheduler when due. Must stay below visibility_timeout.",
     )
+    release_ahead: float = Field(
+        0,
+        ge=0,
+        description="The scheduler releases a held (SCHEDULED) job this many seconds before "
+        "it is due, as a Celery ETA task the worker starts on time (what a delay under "
+        "delay_threshold always is): a burst of jobs due at one second is then already in "
+        "the workers at that second. 0: released when due. Must stay below delay_threshold.",
+    )
     delay_horizon: float = Field(
         365 * 24 * 3600,
         gt=0,
@@ -420,6 +428,11 @@ class Settings(BaseSettings):
                 "delay_threshold must be below visibility_timeout "
                 f"({self.delay_threshold} >= {self.visibility_timeout}), or the broker "
                 "redelivers ETA tasks before they are due"
+            )
+        if self.release_ahead and self.release_ahead >= self.delay_threshold:
+            raise ValueError(
+                "release_ahead must be below delay_threshold "
+                f"({self.release_ahead} >= {self.delay_threshold})"
             )
         if self.default_queue not in self.queues:
             raise ValueError(f"default_queue {self.default_queue!r} is not in queues")

@@ -27,6 +27,7 @@ from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
 from conveyor.policies.ratelimit import parse_rate
+from conveyor.publishing import Published, broker_refused, publish_many
 from conveyor.queues import broker_priority
 from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
@@ -185,12 +186,16 @@ class Submitter:
             raise BrokerUnavailable(f"broker unavailable, nothing was enqueued: {exc}") from exc
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0)
 
-    def dispatch(self, job: Job, producer: Any = None, *, retries: int = 0) -> None:
+    def dispatch(
+        self, job: Job, producer: Any = None, *, retries: int = 0, declared: bool = False
+    ) -> None:
         """Publish ``job`` to the broker under its own id (on ``producer`` if given).
 
         ``retries`` is the number of attempts already made (the worker runs attempt
-        ``retries + 1``); only running a retrying job early sets it.
+        ``retries + 1``); only running a retrying job early sets it. ``declared``: the
+        caller has declared the job's queue on ``producer`` already (bulk publishing).
         """
+        options: dict[str, Any] = {"declare": []} if declared else {}
         self.app.send_task(
             job.task,
             args=list(job.args),
@@ -204,6 +209,9 @@ class Submitter:
             producer=producer,
             headers=_headers(job),
             retries=retries,
+            # conveyor keeps results in its job store: no result-backend watch per job
+            ignore_result=True,
+            **options,
         )
 
     def _run_inline(self, job: Job) -> Job:
@@ -255,22 +263,26 @@ class Submitter:
         except BrokerUnavailable as exc:
             return exc
 
+    def publish_many(self, jobs: Sequence[Job]) -> Published:
+        """Publish jobs already recorded in the store, pipelined where the broker allows
+        (see conveyor.publishing); returns which were sent and which were not."""
+        return publish_many(self.app, jobs, self._send)
+
+    def _send(self, job: Job, producer: Any) -> None:
+        self.dispatch(job, producer=producer, declared=True)
+
     def _publish_all(self, jobs: Sequence[Job]) -> dict[str, ConveyorError]:
-        """Publish ``jobs`` on one producer; the ones that could not be sent are deleted."""
-        sent = 0
-        try:
-            with self.app.producer_or_acquire() as producer:
-                for job in jobs:
-                    self.dispatch(job, producer=producer)
-                    sent += 1
-        except (KombuOperationalError, OSError) as exc:
-            error = BrokerUnavailable(f"broker unavailable, not enqueued: {exc}")
-            unsent = {job.id: error for job in jobs[sent:]}
-            for job_id in unsent:
-                self.store.delete_job(job_id)
-            log.warning("jobs_refused", count=len(unsent), reason="broker_unavailable")
-            return dict(unsent)
-        log.info("jobs_submitted", count=sent)
+        """Publish ``jobs`` in bulk; the ones that could not be sent are deleted."""
+        outcome = self.publish_many(jobs)
+        if outcome.unsent:
+            for job in outcome.unsent:
+                self.store.delete_job(job.id)
+            if outcome.error is not None and not broker_refused(outcome):
+                raise outcome.error  # a bug, not the broker: nothing unsent is left behind
+            error = BrokerUnavailable(f"broker unavailable, not enqueued: {outcome.error}")
+            log.warning("jobs_refused", count=len(outcome.unsent), reason="broker_unavailable")
+            return {job.id: error for job in outcome.unsent}
+        log.info("jobs_submitted", count=len(outcome.sent))
         return {}
 
 

@@ -216,6 +216,53 @@ class ReliabilityContract:
         assert store.claim_due_jobs(now, 10) == []
         assert [j.id for j in store.claim_due_jobs(T0 + timedelta(hours=1), 1)] == ["s2"]
 
+    def test_claimed_jobs_come_back_whole(self, store: JobStore) -> None:
+        held = make_job(
+            "s",
+            state=JobState.SCHEDULED,
+            scheduled_for=T0,
+            args=(1, "two"),
+            kwargs={"k": [3]},
+            priority=7,
+            queue="reports",
+            workflow_id="wf-1",
+        )
+        store.create_job(held)
+        now = T0 + timedelta(seconds=1)
+        (claimed,) = store.claim_due_jobs(now, 10)
+        assert claimed == held.evolve(state=JobState.QUEUED, updated_at=now)
+        assert store.get_job("s") == claimed
+
+    def test_a_claim_takes_at_most_limit_oldest_first(self, store: JobStore) -> None:
+        for n in range(7):
+            due = T0 + timedelta(seconds=7 - n)
+            store.create_job(make_job(f"s{n}", state=JobState.SCHEDULED, scheduled_for=due))
+        now = T0 + timedelta(minutes=1)
+        first = store.claim_due_jobs(now, 3)
+        assert [j.id for j in first] == ["s6", "s5", "s4"]
+        assert [j.id for j in store.claim_due_jobs(now, 3)] == ["s3", "s2", "s1"]
+        assert [j.id for j in store.claim_due_jobs(now, 3)] == ["s0"]
+
+    def test_a_claim_can_take_jobs_due_a_little_later(self, store: JobStore) -> None:
+        for n in range(3):
+            due = T0 + timedelta(seconds=n)
+            store.create_job(make_job(f"s{n}", state=JobState.SCHEDULED, scheduled_for=due))
+        claimed = store.claim_due_jobs(T0, 10, due_by=T0 + timedelta(seconds=1))
+        assert [j.id for j in claimed] == ["s0", "s1"]
+        assert all(j.updated_at == T0 and j.state is JobState.QUEUED for j in claimed)
+        assert store.next_due_at() == T0 + timedelta(seconds=2)
+
+    def test_next_due_at_is_the_earliest_held_job(self, store: JobStore) -> None:
+        assert store.next_due_at() is None
+        store.create_job(make_job("q", scheduled_for=T0))  # QUEUED: not held
+        assert store.next_due_at() is None
+        for n, minutes in enumerate((30, 2, 9)):
+            due = T0 + timedelta(minutes=minutes)
+            store.create_job(make_job(f"s{n}", state=JobState.SCHEDULED, scheduled_for=due))
+        assert store.next_due_at() == T0 + timedelta(minutes=2)
+        store.claim_due_jobs(T0 + timedelta(minutes=5), 10)
+        assert store.next_due_at() == T0 + timedelta(minutes=9)
+
     def test_unclaim_puts_a_job_back(self, store: JobStore) -> None:
         store.create_job(make_job("s", state=JobState.SCHEDULED, scheduled_for=T0))
         (job,) = store.claim_due_jobs(T0, 10)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.context import ApiContext, Context
 from conveyor.api.errors import ApiError
@@ -42,6 +43,10 @@ def authorize(
             "unknown or revoked API key",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    return _allowed(principal, scope)
+
+
+def _allowed(principal: Principal, scope: str) -> Principal:
     if not principal.allows(scope):
         raise ApiError(
             403,
@@ -52,13 +57,20 @@ def authorize(
     return principal
 
 
-def require(scope: str) -> Callable[[ApiContext, HTTPAuthorizationCredentials | None], Principal]:
+def require(
+    scope: str,
+) -> Callable[[ApiContext, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
     """A dependency admitting only callers whose key carries ``scope``."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    # a plain def: FastAPI runs it in the threadpool, as the store lookup may block
-    def dependency(context: Context, credentials: Credentials) -> Principal:
-        return authorize(context.authenticator, credentials, scope)
+    async def dependency(context: Context, credentials: Credentials) -> Principal:
+        # a configured key is checked right here; a key from the store is looked up in the
+        # threadpool (it blocks). One thread hop less per request for the common case.
+        if credentials is not None:
+            configured = context.authenticator.authenticate_configured(credentials.credentials)
+            if configured is not None:
+                return _allowed(configured, scope)
+        return await run_in_threadpool(authorize, context.authenticator, credentials, scope)
 
     return dependency

@@ -54,6 +54,9 @@ def submit_job(body: SubmitBody, context: Context, response: Response) -> JobOut
         response.status_code = 200
     if job.priority is not None and not supports_priorities(context.settings):
         response.headers[PRIORITY_WARNING_HEADER] = PRIORITY_IGNORED
+    if created and not context.submitter.inline:
+        # the job as submitted: no attempt and no callback delivery yet, nothing to read
+        return JobOut.from_job(job)
     return job_out(context, job)
 
 

@@ -89,20 +89,32 @@ class MemoryReliabilityMixin:
         return out
 
     # -- delayed jobs ------------------------------------------------------------
-    def claim_due_jobs(self, now: datetime, limit: int) -> list[Job]:
+    def claim_due_jobs(
+        self, now: datetime, limit: int, *, due_by: datetime | None = None
+    ) -> list[Job]:
+        cutoff = due_by or now
         with self._lock:
             due = [
                 job
                 for job in self._jobs.values()
                 if job.state is JobState.SCHEDULED
                 and job.scheduled_for is not None
-                and job.scheduled_for <= now
+                and job.scheduled_for <= cutoff
             ]
             due.sort(key=lambda j: (j.scheduled_for or now, j.id))
             claimed = [job.evolve(state=JobState.QUEUED, updated_at=now) for job in due[:limit]]
             for job in claimed:
                 self._jobs[job.id] = job
             return claimed
+
+    def next_due_at(self) -> datetime | None:
+        with self._lock:
+            due = [
+                job.scheduled_for
+                for job in self._jobs.values()
+                if job.state is JobState.SCHEDULED and job.scheduled_for is not None
+            ]
+        return min(due, default=None)
 
     def unclaim_job(self, job_id: str) -> bool:
         with self._lock:

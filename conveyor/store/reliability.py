@@ -154,12 +154,19 @@ class ReliabilityStore(Protocol):
     def list_attempts(self, job_ids: Sequence[str]) -> dict[str, list[Attempt]]: ...
 
     # -- delayed jobs ------------------------------------------------------------
-    def claim_due_jobs(self, now: datetime, limit: int) -> list[Job]:
-        """Atomically move due SCHEDULED jobs to QUEUED; each job is claimed by one caller."""
+    def claim_due_jobs(
+        self, now: datetime, limit: int, *, due_by: datetime | None = None
+    ) -> list[Job]:
+        """Atomically move SCHEDULED jobs due by ``due_by`` (default: ``now``) to QUEUED at
+        ``now``; each job is claimed by one caller."""
         ...
 
     def unclaim_job(self, job_id: str) -> bool:
         """Undo a claim whose dispatch failed (QUEUED → SCHEDULED)."""
+        ...
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest SCHEDULED job is due (None when none is held)."""
         ...
 
     # -- dead letters ------------------------------------------------------------

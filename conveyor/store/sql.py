@@ -70,6 +70,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 
+#: connections a server store keeps open (at most), and how many more it may open briefly
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+
 JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
 
 # Engines of this process; a forked child must not reuse the parent's connections.
@@ -187,7 +191,7 @@ class SqlStore(
     def create_job(self, job: Job) -> Job:
         try:
             with self._tx(write=True) as conn:
-                conn.execute(insert(jobs).values(_job_row(job)))
+                conn.execute(_INSERT_JOB, [_job_row(job)])
                 self._insert_created_event(conn, job)
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):
@@ -285,7 +289,15 @@ def _create_engine(url: URL) -> Engine:
         connect_args: dict[str, Any] = {}
         if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = 10
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args=connect_args,
+            # keep enough connections for the API's threadpool under load: a connection
+            # beyond the kept ones is opened and closed per use (a PostgreSQL backend each)
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+        )
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -334,6 +346,8 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
 # statements with bound parameters: SQLAlchemy then skips building the statement and
 # its cache key on every call (most of the cost of a small write, measured).
 _GET_JOB = select(jobs).where(jobs.c.id == bindparam("b_id"))
+#: a submit's insert (the values come as parameters: compiled once, not per job)
+_INSERT_JOB = insert(jobs)
 
 
 def _event_update(job_event: JobEvent) -> tuple[Update, dict[str, Any]]:

@@ -61,7 +61,7 @@ class SqlObservability:
             "at": job.created_at,
             "data": created_data(job),
         }
-        conn.execute(insert(job_events), [row])
+        conn.execute(_INSERT_EVENT, [row])
 
     def _insert_applied_events(self, conn: Connection, applied: Sequence[JobEvent]) -> None:
         """Append one row per applied event; task and queue come from the jobs rows."""

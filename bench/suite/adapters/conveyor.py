@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ IMPORTS = "bench.suite.workers.conveyor_tasks"
 #: delays longer than this are held in the store and released by the scheduler; the
 #: default (300 s) would make the workload wait five minutes, so it is lowered
 DELAY_THRESHOLD = "5"
+RELEASE_AHEAD_ENV = "BENCH_CONVEYOR_RELEASE_AHEAD"
 POOL_ARGS = {
     PREFORK: ["-P", "prefork", "-c", str(PROCESSES)],
     THREADS: ["-P", "threads", "-c", str(THREADS_PER_WORKER)],
@@ -73,6 +75,10 @@ class ConveyorAdapter(Adapter):
                 "CONVEYOR_DELAY_THRESHOLD": DELAY_THRESHOLD,
             }
         )
+        # an experiment knob (unset: the product's default, 0): BENCH_CONVEYOR_RELEASE_AHEAD=1
+        ahead = os.environ.get(RELEASE_AHEAD_ENV)
+        if ahead:
+            env["CONVEYOR_RELEASE_AHEAD"] = ahead
         return env
 
     def version(self) -> str:
@@ -85,6 +91,11 @@ class ConveyorAdapter(Adapter):
             "PostgreSQL (record_before_ack on), Celery results in Redis (as the README's "
             "production setup), every default hook; delays: "
             f"`conveyor scheduler`, CONVEYOR_DELAY_THRESHOLD={DELAY_THRESHOLD}"
+            + (
+                f", CONVEYOR_RELEASE_AHEAD={ahead}"
+                if (ahead := os.environ.get(RELEASE_AHEAD_ENV))
+                else ""
+            )
         )
 
     def prepare(self) -> None:
@@ -108,6 +119,12 @@ class ConveyorAdapter(Adapter):
                 for args in argsets[start : start + chunk]
             ]
             self.store.create_jobs(jobs)  # held (SCHEDULED) rows, as submit writes them
+
+    def released_by(self, due: float) -> bool:
+        """Whether no job due by ``due`` is held (SCHEDULED) in the store any more: the
+        scheduler has claimed every one of them (each claim is published right after)."""
+        held = self.store.next_due_at()
+        return held is None or held.timestamp() > due
 
     def close(self) -> None:
         self.store.close()

@@ -1,9 +1,13 @@
 """Workload 5: many long-delay jobs due at the same second. How long after the due
-time the last one started, and how many ran twice (must be 0)."""
+time the last one started, how many ran twice (must be 0), and for a queue that holds
+them outside the broker (conveyor: SCHEDULED rows released by its scheduler) how long
+after the due time the last one was released: the start lag minus the workers' drain."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 
 from bench.suite.adapters.base import DELAYED, Adapter
 from bench.suite.model import Measurement
@@ -16,6 +20,9 @@ VARIANT = "default"
 DUPLICATE_WATCH = 3.0
 CALIBRATION = 200
 MAX_LEAD = 120.0
+#: how often the release watcher asks the store whether a due job is still held
+RELEASE_POLL = 0.02
+NOT_HELD = "the broker holds the delayed messages itself (no release step)"
 
 
 def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
@@ -32,6 +39,10 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
         adapter.enqueue_at(DELAYED, argsets, due)
         if time.time() > due:
             notes.append(f"enqueueing ended {time.time() - due:.1f} s after the due time")
+        released: list[float] = []
+        watcher = _watch_release(
+            adapter, reader, due, sizes.delayed_jobs, due + sizes.drain_cap, released
+        )
         deadline = due + sizes.drain_cap
         distinct = 0
         while time.time() < deadline and group.alive():
@@ -40,6 +51,8 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
                 break
             time.sleep(0.2)
         time.sleep(DUPLICATE_WATCH)
+        if watcher is not None:
+            watcher.join()
     runs, distinct, starts = reader.delayed()
     if distinct < sizes.delayed_jobs:
         notes.append(
@@ -51,7 +64,48 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
             NAME, "last_start_lag_s", adapter.name, VARIANT, "s", False, [lag], notes=notes
         ),
         Measurement(NAME, "duplicates", adapter.name, VARIANT, "jobs", False, [runs - distinct]),
+        _release_lag(adapter, due, released, watcher is not None),
     ]
+
+
+def _watch_release(
+    adapter: Adapter, reader: Reader, due: float, count: int, deadline: float,
+    released: list[float],
+) -> threading.Thread | None:  # fmt: skip
+    """For a queue that releases held jobs itself: polls (from the due time on) until the
+    store holds no job due by then AND the broker has taken ``count`` more messages than
+    before the due time (Redis LPUSH calls: kombu publishes each message with one; the
+    workers are idle meanwhile); notes when. The publish of the last claim is included."""
+    released_by: Callable[[float], bool] | None = getattr(adapter, "released_by", None)
+    if released_by is None:
+        return None
+    before = _pushes(reader)
+
+    def watch() -> None:
+        time.sleep(max(0.0, due - time.time()))
+        while time.time() < deadline:
+            if released_by(due) and _pushes(reader) - before >= count:
+                released.append(time.time())
+                return
+            time.sleep(RELEASE_POLL)
+
+    thread = threading.Thread(target=watch, name="release-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _pushes(reader: Reader) -> int:
+    stats = reader.redis.info("commandstats")
+    return int(stats.get("cmdstat_lpush", {}).get("calls", 0))
+
+
+def _release_lag(adapter: Adapter, due: float, released: list[float], held: bool) -> Measurement:
+    metric = "last_release_lag_s"
+    if not held:
+        return Measurement(NAME, metric, adapter.name, VARIANT, "s", False, na=NOT_HELD)
+    notes = [] if released else ["some jobs were still held at the end of the run"]
+    lag = released[0] - due if released else float("nan")
+    return Measurement(NAME, metric, adapter.name, VARIANT, "s", False, [lag], notes=notes)
 
 
 def _lead(adapter: Adapter, sizes: Sizes) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from conveyor.delays import release_due
 from conveyor.jobs import Job, JobState
 from conveyor.local import use_submitter
+from conveyor.publishing import Published
 from conveyor.schedule_manager import declarations
 from conveyor.task import registry
 from conveyor.testing import InlineConveyor
@@ -36,9 +38,15 @@ class RunInline:
 
     def __init__(self, inline: InlineConveyor) -> None:
         self.inline = inline
+        self.settings = inline.settings
 
     def dispatch(self, job: Job, producer: Any = None) -> None:
         self.inline.submitter.enqueue(job)
+
+    def publish_many(self, jobs: Sequence[Job]) -> Published:
+        for job in jobs:
+            self.dispatch(job)
+        return Published(sent=list(jobs))
 
 
 def release(hub: Hub, now: datetime) -> int:

@@ -1,0 +1,106 @@
+"""Publishing many jobs to the broker at once.
+
+Every message is still built by Celery's own ``send_task`` (the same body,
+headers, queue, priority and eta as a one-by-one publish), but on Redis the
+writes go through kombu's ``Producer.batch()``: the LPUSHes (and task-sent
+events) of a chunk of jobs reach Redis in one pipelined round trip instead of
+one round trip each. Brokers without batch support in kombu (RabbitMQ, the
+embedded ``filesystem://``) publish one by one inside the same call.
+
+On Redis a chunk is sent or not as a whole as far as the caller knows: when a chunk's
+flush fails, kombu cannot say which of its messages Redis received (a pipeline
+is not a transaction), so every job of that chunk is reported unsent, exactly
+as a one-by-one publish whose reply was lost is reported failed. The caller
+decides what unsent means (the submitter deletes the rows it just wrote, the
+delayed-job release puts them back to SCHEDULED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import BatchPublishError
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from conveyor.jobs import Job
+
+#: jobs per pipelined round trip (one Redis pipeline flush)
+CHUNK = 500
+#: kombu flushes a batch on its own once it holds this many commands; set above what a
+#: chunk can produce (a publish, a task-sent event, queue expiry refreshes) so only the
+#: explicit end of a chunk flushes, and a failure maps to exactly one chunk
+_MAX_COMMANDS = CHUNK * 16
+
+#: errors meaning "the broker did not take these messages"
+PUBLISH_ERRORS: tuple[type[Exception], ...] = (
+    KombuOperationalError,
+    BatchPublishError,
+    OSError,
+)
+
+DECLARE_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+#: publishes one job on the producer it is given (its queue already declared on it)
+Send = Callable[[Job, Any], None]
+
+
+@dataclass
+class Published:
+    """What ``publish_many`` did: the jobs the broker took, and the ones it did not."""
+
+    sent: list[Job] = field(default_factory=list)
+    unsent: list[Job] = field(default_factory=list)
+    #: what stopped the publishing (None when every job was sent)
+    error: Exception | None = None
+
+
+def publish_many(app: Celery, jobs: Sequence[Job], send: Send, *, chunk: int = CHUNK) -> Published:
+    """Publish ``jobs`` in order over one producer, ``chunk`` per pipelined flush."""
+    outcome = Published()
+    if not jobs:
+        return outcome
+    try:
+        with app.producer_or_acquire() as producer:
+            # without batch support each publish is done when send returns
+            batching = bool(producer.supports_batch_publish)
+            # each queue once here, not once per message (send passes ``declare=[]``)
+            for name in sorted({job.queue for job in jobs}):
+                queue = app.amqp.queues.get(name)  # (an unknown one fails in send, below)
+                if queue is not None:
+                    producer.maybe_declare(queue, retry=True, **DECLARE_RETRY)
+            for start in range(0, len(jobs), chunk):
+                part = jobs[start : start + chunk]
+                buffered: list[Job] = []
+                with producer.batch(max_size=max(_MAX_COMMANDS, 16 * len(part))):
+                    for job in part:
+                        if _sent_one(send, job, producer, outcome):
+                            # batched: sent once the batch is flushed (when the block ends)
+                            (buffered if batching else outcome.sent).append(job)
+                outcome.sent.extend(buffered)
+    except PUBLISH_ERRORS as exc:  # the broker failed: the rest is unsent
+        done = {job.id for job in [*outcome.sent, *outcome.unsent]}
+        outcome.unsent.extend(job for job in jobs if job.id not in done)
+        outcome.error = exc
+    return outcome
+
+
+def _sent_one(send: Send, job: Job, producer: Any, outcome: Published) -> bool:
+    """Send one job; a job that cannot be sent for a reason of its own (e.g. its queue is
+    no longer configured) is noted unsent and the others go on. Broker errors propagate."""
+    try:
+        send(job, producer)
+    except PUBLISH_ERRORS:
+        raise
+    except Exception as exc:  # noted for the caller, who puts the job back or refuses it
+        outcome.unsent.append(job)
+        outcome.error = exc
+        return False
+    return True
+
+
+def broker_refused(outcome: Published) -> bool:
+    """Whether the jobs went unsent because the broker failed (not a bug or bad data)."""
+    return isinstance(outcome.error, PUBLISH_ERRORS)

@@ -1,0 +1,121 @@
+"""Bulk publishing on Redis (conveyor.publishing): the pipelined messages are the very
+messages a one-by-one publish writes (queue, priority list, headers, eta), and a real
+worker runs jobs submitted in a batch and jobs released in bulk by the scheduler."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from conveyor.delays import release_due
+from conveyor.engine import create_app, import_task_modules
+from conveyor.jobs import Job, JobState, utcnow
+from conveyor.settings import load_settings
+from conveyor.store.memory import MemoryStore
+from conveyor.submit import SubmitRequest, Submitter
+from tests.support.services import REDIS_URL, flush_redis
+from tests.support.stack import Stack, running
+
+pytestmark = pytest.mark.integration
+
+MESSAGES_DB = 7
+WORKER_DB = 8
+
+
+def _drain_lists(client: redis.Redis) -> dict[bytes, list[bytes]]:
+    """Every message in every Redis list (queue and priority sub-queue), removed."""
+    found: dict[bytes, list[bytes]] = {}
+    for key in client.scan_iter():
+        if client.type(key) == b"list":
+            found[key] = list(client.lrange(key, 0, -1))
+            client.delete(key)
+    return found
+
+
+def _normalised(found: dict[bytes, list[bytes]]) -> dict[bytes, list[bytes]]:
+    """The messages with kombu's per-publish delivery tag (a fresh uuid) blanked out."""
+    out: dict[bytes, list[bytes]] = {}
+    for key, raws in found.items():
+        for raw in raws:
+            tag = json.loads(raw)["properties"]["delivery_tag"]
+            out.setdefault(key, []).append(raw.replace(tag.encode(), b"<delivery-tag>"))
+        out[key].sort()
+    return out
+
+
+def test_bulk_messages_are_the_one_by_one_messages(tmp_path: Path) -> None:
+    flush_redis(MESSAGES_DB)
+    url = f"{REDIS_URL}/{MESSAGES_DB}"
+    settings = load_settings(
+        data_dir=tmp_path,
+        broker_url=url,
+        database_url="memory://",
+        result_backend="cache+memory://",
+        queues=["default", "email"],
+        imports=["tests.support.tasks"],
+    )
+    import_task_modules(settings)
+    app = create_app(settings)
+    submitter = Submitter(settings, MemoryStore(), app)
+    soon = utcnow() + timedelta(seconds=30)
+    requests = [
+        SubmitRequest("tests.add", args=(1,)),
+        SubmitRequest("tests.add", args=(2,), kwargs={"y": 5}, priority=0),
+        SubmitRequest("tests.add", args=(3,), priority=4),
+        SubmitRequest("tests.add", args=(4,), priority=9, queue="email"),
+        SubmitRequest("tests.echo", args=("é ☃",), eta=soon),  # a short delay: eta kept
+    ]
+    jobs: list[Job] = [submitter.build(req) for req in requests]
+    jobs.append(submitter.build(SubmitRequest("tests.add", args=(6,))).evolve(workflow_id="wf"))
+    with app.producer_or_acquire() as producer:
+        assert producer.supports_batch_publish  # the pipelined path is the one under test
+    client = redis.Redis.from_url(url)
+    try:
+        for job in jobs:
+            submitter.dispatch(job)
+        one_by_one = _drain_lists(client)
+        outcome = submitter.publish_many(jobs)
+        assert [j.id for j in outcome.sent] == [j.id for j in jobs] and not outcome.unsent
+        bulk = _drain_lists(client)
+    finally:
+        client.flushdb()
+    assert sum(len(v) for v in bulk.values()) == len(jobs)
+    # the same lists (queue + priority step) hold the same bytes
+    assert _normalised(bulk) == _normalised(one_by_one)
+    # conveyor turns priorities around on Redis (queues.broker_priority): 9 is served first
+    assert {key: len(raws) for key, raws in bulk.items()} == {
+        b"default:9": 4,  # no priority, priority 0, the echo, the workflow step
+        b"default:5": 1,  # priority 4
+        b"email": 1,  # priority 9
+    }
+    echo = next(json.loads(raw) for raw in bulk[b"default:9"] if b"tests.echo" in raw)
+    assert echo["headers"]["eta"] is not None
+    workflow = next(json.loads(raw) for raw in bulk[b"default:9"] if b'"wf"' in raw)
+    assert workflow["headers"]["conveyor_workflow"] == "wf"
+
+
+def test_a_worker_runs_batch_submits_and_bulk_releases(tmp_path: Path) -> None:
+    flush_redis(WORKER_DB)
+    stack = Stack(tmp_path, {"CONVEYOR_BROKER_URL": f"{REDIS_URL}/{WORKER_DB}"})
+    with running(stack) as client:
+        reqs = [SubmitRequest("tests.add", args=(n,), priority=n % 10) for n in range(60)]
+        outcomes = client.submitter.submit_many(reqs)
+        batch = [job for job in outcomes if isinstance(job, Job)]
+        assert len(batch) == 60
+        due = utcnow() + timedelta(seconds=1)
+        held = [
+            client.submitter.build(SubmitRequest("tests.add", args=(n, 1000), eta=due))
+            for n in range(40)
+        ]
+        held = [job.evolve(state=JobState.SCHEDULED) for job in held]
+        client.store.create_jobs(held)
+        time.sleep(max(0.0, (due - utcnow()).total_seconds()))
+        assert release_due(client.store, client.submitter, limit=15) == 40
+        done = [client.wait(job.id, timeout=60) for job in [*batch, *held]]
+    assert [job.state for job in done] == [JobState.SUCCEEDED] * 100
+    assert [job.result for job in done] == [*range(60), *(n + 1000 for n in range(40))]
