@@ -37,6 +37,17 @@ class ObservabilityContract:
         assert events[1].data["attempt"] == 1
         assert store.last_job_event_id() == events[-1].id
 
+    def test_jobs_created_in_bulk_start_their_history_like_one_by_one(
+        self, store: JobStore
+    ) -> None:
+        store.create_jobs([make_job("b1", task="a.one", queue="email"), make_job("b2")])
+        events = store.list_job_events(0, EventFilter(), 100)
+        assert [(e.job_id, e.state) for e in events] == [
+            ("b1", JobState.QUEUED),
+            ("b2", JobState.QUEUED),
+        ]
+        assert events[0].task == "a.one" and events[0].queue == "email"
+
     def test_events_after_an_id_and_filtered(self, store: JobStore) -> None:
         store.create_job(make_job("f1", task="a.one", queue="email"))
         store.create_job(make_job("f2", task="a.two", queue="default"))

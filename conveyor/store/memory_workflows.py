@@ -14,6 +14,9 @@ class MemoryWorkflowMixin:
     _lock: threading.RLock
     _jobs: dict[str, Job]
 
+    def _append_event(self, job: Job) -> None:
+        raise NotImplementedError  # MemoryObservability's
+
     @property
     def _workflows(self) -> dict[str, Workflow]:
         found: dict[str, Workflow] | None = self.__dict__.get("_workflow_rows")
@@ -29,6 +32,7 @@ class MemoryWorkflowMixin:
                 raise DuplicateJob(taken[0] if taken else "duplicate id in batch")
             for job in jobs:
                 self._jobs[job.id] = job
+                self._append_event(job)
 
     def create_workflow(self, workflow: Workflow) -> Workflow:
         with self._lock:

@@ -53,15 +53,23 @@ class SqlObservability:
 
     # -- writing events (inside the caller's transaction) -------------------------
     def _insert_created_event(self, conn: Connection, job: Job) -> None:
-        row = {
-            "job_id": job.id,
-            "task": job.task,
-            "queue": job.queue,
-            "state": job.state.value,
-            "at": job.created_at,
-            "data": created_data(job),
-        }
-        conn.execute(_INSERT_EVENT, [row])
+        self._insert_created_events(conn, [job])
+
+    def _insert_created_events(self, conn: Connection, new_jobs: Sequence[Job]) -> None:
+        """One "created" history row per new job (one statement, executemany)."""
+        rows = [
+            {
+                "job_id": job.id,
+                "task": job.task,
+                "queue": job.queue,
+                "state": job.state.value,
+                "at": job.created_at,
+                "data": created_data(job),
+            }
+            for job in new_jobs
+        ]
+        if rows:
+            conn.execute(_INSERT_EVENT, rows)
 
     def _insert_applied_events(self, conn: Connection, applied: Sequence[JobEvent]) -> None:
         """Append one row per applied event; task and queue come from the jobs rows."""

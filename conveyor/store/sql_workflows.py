@@ -39,9 +39,13 @@ class SqlWorkflowMixin:
         """The jobs row of ``job`` (SqlStore's, so every insert converts values alike)."""
         raise NotImplementedError
 
+    def _insert_created_events(self, conn: Connection, new_jobs: Sequence[Job]) -> None:
+        raise NotImplementedError
+
     def _insert_jobs(self, conn: Connection, new_jobs: Sequence[Job]) -> None:
         for chunk in _chunks([self._row(job) for job in new_jobs]):
             conn.execute(insert(jobs), chunk)
+        self._insert_created_events(conn, new_jobs)  # the history starts as create_job's does
 
     def create_jobs(self, jobs: Sequence[Job]) -> None:
         if not jobs:
