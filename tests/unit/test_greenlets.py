@@ -30,3 +30,34 @@ def test_pool_from_the_environment_unless_the_command_line_says_otherwise() -> N
     assert green_pool(["conveyor", "worker"], environ=env) == "gevent"
     assert green_pool(["conveyor", "worker", "-P", "prefork"], environ=env) is None
     assert green_pool(["conveyor", "api"], environ=env) is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "pool"),
+    [
+        (["conveyor", "worker", "-Q", "notifications"], {}, "gevent"),
+        (["conveyor", "worker", "--queues", "email,notifications"], {}, "gevent"),
+        (["conveyor", "worker", "--queues=email"], {}, "gevent"),
+        (["conveyor", "worker", "-Qnotifications", "-c", "50"], {}, "gevent"),
+        (["conveyor", "worker", "-Q", "notifications", "-P", "threads"], {}, None),
+        (["conveyor", "worker", "-Q", "notifications", "-P", "auto"], {}, "gevent"),
+        (["conveyor", "worker", "-Q", "email,default"], {}, None),  # a mix runs prefork
+        (["conveyor", "worker", "-Q", "default"], {}, None),
+        (["conveyor", "worker"], {"CONVEYOR_QUEUES": "email,notifications"}, "gevent"),
+        (["conveyor", "worker", "-Q", "notifications"], {"CONVEYOR_WORKER_POOL": "prefork"}, None),
+        (["conveyor", "worker", "-Q", "notifications"], {"CONVEYOR_WORKER_POOL": "auto"}, "gevent"),
+        (
+            ["conveyor", "worker", "-Q", "notifications"],
+            {"CONVEYOR_QUEUE_POOLS": '{"notifications": "threads"}'},
+            None,
+        ),
+        (
+            ["conveyor", "worker", "-Q", "analytics"],
+            {"CONVEYOR_QUEUE_POOLS": '{"analytics": "gevent"}'},
+            "gevent",
+        ),
+        (["conveyor", "worker", "-Q", "notifications"], {"CONVEYOR_QUEUE_POOLS": "{bad"}, None),
+    ],
+)
+def test_pool_from_the_queues(argv: list[str], environ: dict[str, str], pool: str | None) -> None:
+    assert green_pool(argv, environ=environ) == pool
