@@ -9,6 +9,7 @@ from typing import cast
 import click
 import structlog
 import uvicorn
+from celery import Celery
 
 from conveyor.cli.common import Env, settings_or_exit
 from conveyor.dashboard import DashboardConfigError
@@ -24,18 +25,22 @@ from conveyor.keys import Authenticator, ensure_dev_key
 from conveyor.pools import (
     AUTO,
     GREEN_POOLS,
+    IO_POOLS,
     Pool,
     PoolChoice,
     pool_for,
     pool_groups,
     pool_size,
 )
+from conveyor.queues import broker_kind
 from conveyor.server import create_server
 from conveyor.settings import Settings
 from conveyor.store import StoreError
 from conveyor.supervisor import Child, Supervisor
 
 SCHEDULER_CLASS = "conveyor.scheduler:ConveyorScheduler"
+#: kombu's Redis transport: connections per channel unless max_connections is set
+REDIS_CHANNEL_CONNECTIONS = 10
 POOL_NAMES = ["auto", "prefork", "threads", "solo", "gevent", "eventlet"]
 
 log = structlog.get_logger("conveyor.cli")
@@ -154,7 +159,23 @@ def worker(
     )
     if size:
         argv += ["--concurrency", str(size)]
+    _size_broker_connections(env.app, settings, pool_name, size)
     env.app.worker_main([*argv, *celery_args])
+
+
+def _size_broker_connections(app: Celery, settings: Settings, pool: Pool, size: int) -> None:
+    """Let every slot of an I/O pool hold a Redis connection at once.
+
+    kombu's Redis transport allows 10 connections per channel; a gevent or threads
+    pool acknowledging more messages at once than that gets ``MaxConnectionsError:
+    Too many connections`` and the message stays unacknowledged (delivered again
+    after the visibility timeout).
+    """
+    if pool not in IO_POOLS or broker_kind(settings) != "redis":
+        return
+    options = dict(app.conf.broker_transport_options or {})
+    wanted = max(int(options.get("max_connections", REDIS_CHANNEL_CONNECTIONS)), size + 10)
+    app.conf.broker_transport_options = {**options, "max_connections": wanted}
 
 
 def _restart_if_patched_otherwise(pool: Pool) -> None:
