@@ -1,8 +1,12 @@
 """Which Celery pool a worker runs, decided from the queues it consumes (pure).
 
 Jobs that wait on the network (email, notifications, webhooks) want an I/O pool:
-hundreds of greenlets waiting at once cost less than two processes doing nothing.
+a hundred threads waiting at once cost less than two processes doing nothing.
 Everything else (CPU work, imports, reports, maintenance) stays on prefork.
+The I/O pool is ``threads``, not gevent: measured on the same machine in the same
+runs, conveyor drained 10 ms sleeps about twice as fast on 100 threads as on 100
+greenlets (docs/bench-notes/io.md), and threads need no extra package nor monkey
+patches. ``gevent`` remains a choice per queue (``CONVEYOR_QUEUE_POOLS``).
 
 Precedence, highest first: ``conveyor worker -P``, ``CONVEYOR_WORKER_POOL`` (when
 not ``auto``), ``CONVEYOR_QUEUE_POOLS`` (the pool of each queue; prefork for the
@@ -17,7 +21,6 @@ patches are applied: standard library only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from importlib.util import find_spec
 from typing import Literal
 
 Pool = Literal["prefork", "threads", "solo", "gevent", "eventlet"]
@@ -25,30 +28,21 @@ PoolChoice = Literal["auto", "prefork", "threads", "solo", "gevent", "eventlet"]
 
 AUTO: Literal["auto"] = "auto"
 CPU_POOL: Pool = "prefork"
-#: the pool of the I/O queues when gevent is not installed
-FALLBACK_IO_POOL: Pool = "threads"
 GREEN_POOLS: tuple[Pool, ...] = ("gevent", "eventlet")
 #: pools sized by ``worker_io_concurrency`` (many slots, each mostly waiting)
 IO_POOLS: tuple[Pool, ...] = ("threads", "gevent", "eventlet")
 #: the queues conveyor's notification, email and webhook tasks use (``webhooks``: a
 #: queue many applications add for their callbacks)
 DEFAULT_QUEUE_POOLS: dict[str, Pool] = {
-    "email": "gevent",
-    "notifications": "gevent",
-    "webhooks": "gevent",
+    "email": "threads",
+    "notifications": "threads",
+    "webhooks": "threads",
 }
 
 
-def installed(pool: Pool) -> bool:
-    """Whether ``pool`` can run here (gevent and eventlet are optional packages)."""
-    return pool not in GREEN_POOLS or find_spec(pool) is not None
-
-
 def queue_pool(queue: str, queue_pools: Mapping[str, Pool]) -> Pool:
-    """The pool of one queue: its entry in ``queue_pools`` (threads if that green pool
-    is not installed), else prefork."""
-    pool = queue_pools.get(queue, CPU_POOL)
-    return pool if installed(pool) else FALLBACK_IO_POOL
+    """The pool of one queue: its entry in ``queue_pools``, else prefork."""
+    return queue_pools.get(queue, CPU_POOL)
 
 
 def pool_for(

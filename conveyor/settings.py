@@ -133,8 +133,8 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_QUEUE_POOLS),
         description="Queue → Celery pool of the workers that consume it, used when "
         "worker_pool is `auto` (JSON in env, replaces the default map). Queues not named run "
-        "on prefork; `gevent` falls back to `threads` when gevent is not installed. "
-        "`conveyor up` starts one worker per pool.",
+        "on prefork; `gevent` needs `pip install gevent`. `conveyor up` starts one worker "
+        "per pool.",
     )
     worker_io_concurrency: int = Field(
         100,

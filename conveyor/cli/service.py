@@ -120,8 +120,8 @@ def worker(
     """Run a Celery worker for conveyor's tasks.
 
     Example: `conveyor worker -Q email,notifications`. Without -P the pool follows
-    the queues: I/O queues (email, notifications, webhooks) run on gevent with 100
-    greenlets, the others on prefork (CONVEYOR_QUEUE_POOLS, docs/operations.md).
+    the queues: I/O queues (email, notifications, webhooks) run on 100 threads, the
+    others on prefork (CONVEYOR_QUEUE_POOLS, docs/operations.md).
     Extra arguments are passed to `celery worker` unchanged.
     """
     env = Env(settings_or_exit())
@@ -287,7 +287,7 @@ def up(
     """Start the whole service on this machine: API, worker(s) and scheduler.
 
     One worker per pool: the I/O queues (email, notifications: CONVEYOR_QUEUE_POOLS)
-    on gevent, the others on prefork.
+    on threads, the others on prefork.
 
     Migrates the job store first. With no API key configured (dev mode) it
     generates one, writes it to ./var/dev-api-key (mode 0600) and prints it.

@@ -14,10 +14,10 @@ from conveyor.settings import SettingsError, load_settings
 DEFAULTS = load_settings().queues
 
 
-def test_io_queues_run_on_gevent_and_the_others_on_prefork() -> None:
-    assert pool_for(["notifications"], DEFAULT_QUEUE_POOLS) == "gevent"
-    assert pool_for(["email", "notifications"], DEFAULT_QUEUE_POOLS) == "gevent"
-    assert pool_for(["webhooks"], DEFAULT_QUEUE_POOLS) == "gevent"
+def test_io_queues_run_on_threads_and_the_others_on_prefork() -> None:
+    assert pool_for(["notifications"], DEFAULT_QUEUE_POOLS) == "threads"
+    assert pool_for(["email", "notifications"], DEFAULT_QUEUE_POOLS) == "threads"
+    assert pool_for(["webhooks"], DEFAULT_QUEUE_POOLS) == "threads"
     assert pool_for(["default"], DEFAULT_QUEUE_POOLS) == "prefork"
     assert pool_for(["data_processing", "maintenance"], DEFAULT_QUEUE_POOLS) == "prefork"
 
@@ -29,28 +29,24 @@ def test_a_mix_of_pools_runs_prefork() -> None:
 
 
 def test_a_named_pool_wins_over_the_queue_pools() -> None:
-    assert pool_for(["notifications"], DEFAULT_QUEUE_POOLS, "threads") == "threads"
+    assert pool_for(["notifications"], DEFAULT_QUEUE_POOLS, "gevent") == "gevent"
     assert pool_for(["notifications"], DEFAULT_QUEUE_POOLS, "prefork") == "prefork"
     assert pool_for(["default"], DEFAULT_QUEUE_POOLS, "gevent") == "gevent"
 
 
 def test_queue_pools_can_be_changed() -> None:
-    mine: dict[str, pools.Pool] = {"notifications": "threads", "analytics": "gevent"}
-    assert pool_for(["notifications"], mine) == "threads"
+    mine: dict[str, pools.Pool] = {"notifications": "gevent", "analytics": "threads"}
+    assert pool_for(["notifications"], mine) == "gevent"
+    assert pool_for(["analytics"], mine) == "threads"
+    mine = {"notifications": "threads", "analytics": "gevent"}
     assert pool_for(["analytics"], mine) == "gevent"
     assert pool_for(["email"], mine) == "prefork"  # the map replaces the default one
-
-
-def test_threads_when_gevent_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pools, "find_spec", lambda name: None)
-    assert pool_for(["notifications"], DEFAULT_QUEUE_POOLS) == "threads"
-    assert pool_for(["notifications"], DEFAULT_QUEUE_POOLS, "gevent") == "gevent"  # as asked
 
 
 def test_pools_group_the_queues_in_their_order() -> None:
     assert pool_groups(DEFAULTS, DEFAULT_QUEUE_POOLS) == {
         "prefork": ["default", "analytics", "data_processing", "maintenance", "cleanup"],
-        "gevent": ["email", "notifications"],
+        "threads": ["email", "notifications"],
     }
 
 
@@ -76,10 +72,10 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.worker_pool == "auto"
     assert settings.queue_pools == DEFAULT_QUEUE_POOLS
     assert settings.worker_io_concurrency == 100
-    monkeypatch.setenv("CONVEYOR_QUEUE_POOLS", '{"notifications": "threads"}')
+    monkeypatch.setenv("CONVEYOR_QUEUE_POOLS", '{"notifications": "gevent"}')
     monkeypatch.setenv("CONVEYOR_WORKER_IO_CONCURRENCY", "50")
     settings = load_settings()
-    assert settings.queue_pools == {"notifications": "threads"}
+    assert settings.queue_pools == {"notifications": "gevent"}
     assert settings.worker_io_concurrency == 50
 
 
@@ -100,7 +96,7 @@ def test_up_starts_one_worker_per_pool() -> None:
             "worker", "-Q", "default,analytics,data_processing,maintenance,cleanup", "-P",
             "prefork",
         ],
-        "worker-gevent-1": ["worker", "-Q", "email,notifications", "-P", "gevent", "-c", "100"],
+        "worker-threads-1": ["worker", "-Q", "email,notifications", "-P", "threads", "-c", "100"],
     }  # fmt: skip
 
 
@@ -110,9 +106,9 @@ def test_up_with_a_named_pool_starts_one_worker_for_every_queue() -> None:
 
 
 def test_up_workers_and_concurrency_apply_to_every_pool() -> None:
-    settings = load_settings(queue_pools={"email": "threads"})
+    settings = load_settings(queue_pools={"email": "gevent"})
     children = worker_children(settings, 2, 8)
     assert [c.name for c in children] == [
-        "worker-prefork-1", "worker-prefork-2", "worker-threads-1", "worker-threads-2",
+        "worker-prefork-1", "worker-prefork-2", "worker-gevent-1", "worker-gevent-2",
     ]  # fmt: skip
     assert all(list(c.argv[-2:]) == ["-c", "8"] for c in children)
