@@ -36,6 +36,9 @@ class Group:
     def alive(self) -> bool:
         return all(proc.poll() is None for proc in self.procs)
 
+    def descendants(self) -> int:
+        return sum(descendants(proc.pid) for proc in self.procs)
+
     def rss_split_mb(self) -> tuple[float, float]:
         """(main processes, their descendants) resident memory, MB."""
         pairs = [main_and_children_rss_kb(proc.pid) for proc in self.procs]
@@ -87,6 +90,11 @@ def _rss_kb(pid: int) -> int:
 
 def tree_rss_kb(pid: int) -> int:
     return _rss_kb(pid) + sum(tree_rss_kb(child) for child in _children(pid))
+
+
+def descendants(pid: int) -> int:
+    """How many processes run below ``pid`` (a prefork worker: its pool children)."""
+    return sum(1 + descendants(child) for child in _children(pid))
 
 
 def main_and_children_rss_kb(pid: int) -> tuple[int, int]:

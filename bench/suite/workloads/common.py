@@ -36,7 +36,7 @@ class Sizes:
     #: jobs of the memory workload, sent while the worker drains them
     memory_jobs: int = 100_000
     #: longest the memory workload runs per queue (about 4 minutes for conveyor and Celery)
-    memory_cap: float = 110.0
+    memory_cap: float = 90.0
 
 
 @contextmanager

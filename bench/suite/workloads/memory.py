@@ -70,16 +70,28 @@ def _sample(reader: Reader, group: Group, total: int, deadline: float,
             samples: list[tuple[int, float, float]]) -> int:  # fmt: skip
     """Wait for the jobs, reading RSS at WARM_JOBS, every EVERY jobs and at the end."""
     next_at = WARM_JOBS
+    pool = 0
     done = reader.done()
     while done < total and time.time() < deadline and group.alive():
         if done >= next_at:
-            samples.append((done, *group.rss_split_mb()))
+            pool = pool or group.descendants()
+            samples.append((reader.done(), *_whole_pool_rss(group, pool)))
             next_at = (done // EVERY + 1) * EVERY
         time.sleep(0.2)
         done = reader.done()
-    if group.alive() and done >= WARM_JOBS:
-        samples.append((done, *group.rss_split_mb()))
+    if group.alive() and samples:
+        samples.append((reader.done(), *_whole_pool_rss(group, pool)))
     return done
+
+
+def _whole_pool_rss(group: Group, pool: int) -> tuple[float, float]:
+    """RSS (main, children) read while all ``pool`` children run: not in the instant a
+    prefork child is being replaced (``max_tasks_per_child``), which would hide one."""
+    for _ in range(20):
+        if group.descendants() == pool:
+            break
+        time.sleep(0.05)
+    return group.rss_split_mb()
 
 
 def _measurements(queue: str, samples: list[tuple[int, float, float]],
