@@ -22,7 +22,11 @@ def test_growth_of_main_process_children_and_total_between_first_and_last_sample
     growth = found["rss_growth_mb"]
     assert "over 99,000 jobs" in growth.notes
     assert "a caveat" in growth.notes
-    assert "RSS MB main+children at 1k: 100+200, 10k: 101+205, 100k: 103+199" in growth.notes
+    assert (
+        "RSS MB at 1k: 100+200, 10k: 101+205, 100k: 103+199 (main process + pool children)"
+        in growth.notes
+    )
+    assert found["rss_main_growth_mb"].notes == ["a caveat", "over 99,000 jobs"]
 
 
 def test_memory_section_and_goal_in_the_report() -> None:

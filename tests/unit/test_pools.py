@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from conveyor import pools
-from conveyor.cli.service import worker_children
+from conveyor.cli.service import _size_broker_connections, worker_children
+from conveyor.engine import create_app
 from conveyor.pools import DEFAULT_QUEUE_POOLS, pool_for, pool_groups, pool_size
 from conveyor.settings import SettingsError, load_settings
 
@@ -112,3 +113,23 @@ def test_up_workers_and_concurrency_apply_to_every_pool() -> None:
         "worker-prefork-1", "worker-prefork-2", "worker-gevent-1", "worker-gevent-2",
     ]  # fmt: skip
     assert all(list(c.argv[-2:]) == ["-c", "8"] for c in children)
+
+
+@pytest.mark.parametrize(
+    ("broker", "pool", "size", "connections"),
+    [
+        ("redis://127.0.0.1:6379/0", "gevent", 100, 110),
+        ("redis://127.0.0.1:6379/0", "threads", 100, 110),
+        ("redis://127.0.0.1:6379/0", "threads", 4, 14),
+        ("redis://127.0.0.1:6379/0", "prefork", 2, None),  # kombu's default (10)
+        ("amqp://guest:guest@127.0.0.1:5672//", "gevent", 100, None),
+        ("", "threads", 100, None),  # the embedded filesystem broker
+    ],
+)
+def test_io_pools_get_a_broker_connection_per_slot(
+    broker: str, pool: pools.Pool, size: int, connections: int | None
+) -> None:
+    settings = load_settings(broker_url=broker)
+    app = create_app(settings)
+    _size_broker_connections(app, settings, pool, size)
+    assert app.conf.broker_transport_options.get("max_connections") == connections

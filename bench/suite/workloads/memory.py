@@ -98,18 +98,19 @@ def _measurements(queue: str, samples: list[tuple[int, float, float]],
                   notes: list[str]) -> list[Measurement]:  # fmt: skip
     (jobs0, main0, kids0), (jobs1, main1, kids1) = samples[0], samples[-1]
     series = ", ".join(f"{n // 1000:,}k: {m:.0f}+{c:.0f}" for n, m, c in samples)
+    series += " (main process + pool children)"
     over = f"over {jobs1 - jobs0:,} jobs"
-    extra = [*notes, f"RSS MB main+children at {series}"]
 
     def measure(metric: str, value: float, more: list[str] | None = None) -> Measurement:
         return Measurement(NAME, metric, queue, VARIANT, "MB", False, [value],
-                           notes=[*extra, *(more or [])])  # fmt: skip
+                           notes=[*notes, *(more or [])])  # fmt: skip
 
     return [
         measure("rss_start_mb", main0 + kids0),
         measure("rss_main_start_mb", main0),
         measure("rss_children_start_mb", kids0),
-        measure("rss_growth_mb", (main1 + kids1) - (main0 + kids0), [over]),
+        # the series once, under the headline figure
+        measure("rss_growth_mb", main1 + kids1 - main0 - kids0, [over, f"RSS MB at {series}"]),
         measure("rss_main_growth_mb", main1 - main0, [over]),
         measure("rss_children_growth_mb", kids1 - kids0, [over]),
         Measurement(NAME, "jobs", queue, VARIANT, "jobs", True, [float(jobs1)], notes=notes),
