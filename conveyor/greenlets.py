@@ -5,7 +5,8 @@ is patched before the broker, the store and the task modules open connections.
 ``celery`` does it in its ``__main__``; ``conveyor worker -P gevent``,
 ``CONVEYOR_WORKER_POOL=gevent`` and ``conveyor worker -Q <queues>`` whose pool is
 gevent in ``CONVEYOR_QUEUE_POOLS`` (see :mod:`conveyor.pools`) get the same here,
-called first thing in ``conveyor/__init__.py``. Anything else (the API, tests, other commands) is untouched.
+called first thing in ``conveyor/__init__.py``. Anything else (the API, tests, other
+commands) is untouched.
 
 Only the command line and the environment are read here (settings are not loaded
 yet): when conveyor.toml picks another pool, ``conveyor worker`` starts itself
