@@ -25,6 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from conveyor.pools import DEFAULT_QUEUE_POOLS, Pool, PoolChoice
 from conveyor.schedules import ScheduleSpec, check_name
 
 DEFAULT_QUEUES = (
@@ -123,8 +124,23 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         0, ge=0, description="Pool size of `conveyor worker`; 0 = number of CPUs."
     )
-    worker_pool: Literal["prefork", "threads", "solo", "gevent", "eventlet"] = Field(
-        "prefork", description="Celery pool of `conveyor worker`."
+    worker_pool: PoolChoice = Field(
+        "auto",
+        description="Celery pool of `conveyor worker` (`-P` overrides it). `auto` = the pool "
+        "of the queues the worker consumes (queue_pools); prefork for a mix of pools.",
+    )
+    queue_pools: dict[str, Pool] = Field(
+        default_factory=lambda: dict(DEFAULT_QUEUE_POOLS),
+        description="Queue → Celery pool of the workers that consume it, used when "
+        "worker_pool is `auto` (JSON in env, replaces the default map). Queues not named run "
+        "on prefork; `gevent` needs `pip install gevent`. `conveyor up` starts one worker "
+        "per pool.",
+    )
+    worker_io_concurrency: int = Field(
+        100,
+        ge=1,
+        description="Pool size of a worker on an I/O pool (threads, gevent, eventlet) chosen "
+        "by queue_pools, or named with worker_concurrency 0; `-c` overrides it.",
     )
     result_expires: int = Field(3600, ge=0, description="Seconds a Celery result is kept.")
     visibility_timeout: int = Field(

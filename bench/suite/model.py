@@ -12,6 +12,8 @@ CONVEYOR = "conveyor"
 CELERY = "celery"
 PEERS = ("dramatiq", "rq", "huey", "taskiq", "arq")
 QUEUES = (CONVEYOR, CELERY, *PEERS)
+#: the I/O workload's variant run on the pool a queue picks itself for an I/O queue
+CHOSEN = "chosen pool"
 
 
 @dataclass

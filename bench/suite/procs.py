@@ -36,6 +36,14 @@ class Group:
     def alive(self) -> bool:
         return all(proc.poll() is None for proc in self.procs)
 
+    def descendants(self) -> int:
+        return sum(descendants(proc.pid) for proc in self.procs)
+
+    def rss_split_mb(self) -> tuple[float, float]:
+        """(main processes, their descendants) resident memory, MB."""
+        pairs = [main_and_children_rss_kb(proc.pid) for proc in self.procs]
+        return sum(m for m, _ in pairs) / 1024, sum(c for _, c in pairs) / 1024
+
     def rss_mb(self) -> float:
         """Resident memory of every process of the group and their descendants, MB."""
         return sum(tree_rss_kb(proc.pid) for proc in self.procs) / 1024
@@ -82,3 +90,14 @@ def _rss_kb(pid: int) -> int:
 
 def tree_rss_kb(pid: int) -> int:
     return _rss_kb(pid) + sum(tree_rss_kb(child) for child in _children(pid))
+
+
+def descendants(pid: int) -> int:
+    """How many processes run below ``pid`` (a prefork worker: its pool children)."""
+    return sum(1 + descendants(child) for child in _children(pid))
+
+
+def main_and_children_rss_kb(pid: int) -> tuple[int, int]:
+    """Resident memory of process ``pid`` and, apart, of all its descendants (its pool), kB."""
+    main = _rss_kb(pid)
+    return main, (tree_rss_kb(pid) - main) if main else 0

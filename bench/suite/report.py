@@ -23,6 +23,12 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     "io": ("3. I/O-bound jobs (sleep 10 ms)", "throughput per pool"),
     "api": ("4. HTTP API", "single submits at a fixed rate, batch submits"),
     "delays": ("5. Long delays due at the same second", "due -> start of the last one; duplicates"),
+    "memory": (
+        "6. Worker memory over 100,000 jobs",
+        "no-op jobs sent while the worker drains them (time-capped); RSS of the worker's main "
+        "process and of its pool children after the first 1,000 jobs, every 10,000 and at the "
+        "end",
+    ),
 }
 
 

@@ -29,7 +29,7 @@ from bench.suite.goals import evaluate
 from bench.suite.model import QUEUES, Measurement, Results
 from bench.suite.probe import Reader
 from bench.suite.procs import ROOT
-from bench.suite.workloads import api, delays, io, latency, throughput
+from bench.suite.workloads import api, delays, io, latency, memory, throughput
 from bench.suite.workloads.common import Sizes
 
 Workload = Callable[[Adapter, Reader, Sizes], list[Measurement]]
@@ -39,10 +39,12 @@ WORKLOADS: dict[str, Workload] = {
     "io": io.run,
     "api": api.run,
     "delays": delays.run,
+    "memory": memory.run,
 }
 QUICK = Sizes(
     noop_jobs=2_000, latency_jobs=50, io_jobs=300, api_seconds=3, api_batches=3,
     delayed_jobs=1_000, delay_lead=5, drain_cap=15, enqueue_cap=10, latency_cap=10,
+    memory_jobs=20_000, memory_cap=40,
 )  # fmt: skip
 #: conveyor and its reference repeat every workload; the peers run fewer times (the
 #: whole suite must fit in about 20 minutes on a 2-core machine)
@@ -214,5 +216,7 @@ def describe(sizes: Sizes) -> dict[str, str]:
         "long-delay jobs": f"{sizes.delayed_jobs:,}, due {sizes.delay_lead:.0f} s after "
         "the estimated end of enqueueing",
         "latency cap": f"{sizes.latency_cap:.0f} s",
+        "memory jobs": f"{sizes.memory_jobs:,} no-op jobs sent while the worker drains them, "
+        f"at most {sizes.memory_cap:.0f} s per queue",
         "start cap": f"first job within {sizes.start_cap:.0f} s of starting the workers",
     }

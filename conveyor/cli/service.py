@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import cast
 
 import click
+import structlog
 import uvicorn
+from celery import Celery
 
 from conveyor.cli.common import Env, settings_or_exit
 from conveyor.dashboard import DashboardConfigError
@@ -17,13 +20,30 @@ from conveyor.example import (
     child_environment,
     load_example,
 )
+from conveyor.greenlets import patched
 from conveyor.keys import Authenticator, ensure_dev_key
+from conveyor.pools import (
+    AUTO,
+    GREEN_POOLS,
+    IO_POOLS,
+    Pool,
+    PoolChoice,
+    pool_for,
+    pool_groups,
+    pool_size,
+)
+from conveyor.queues import broker_kind
 from conveyor.server import create_server
 from conveyor.settings import Settings
 from conveyor.store import StoreError
 from conveyor.supervisor import Child, Supervisor
 
 SCHEDULER_CLASS = "conveyor.scheduler:ConveyorScheduler"
+#: kombu's Redis transport: connections per channel unless max_connections is set
+REDIS_CHANNEL_CONNECTIONS = 10
+POOL_NAMES = ["auto", "prefork", "threads", "solo", "gevent", "eventlet"]
+
+log = structlog.get_logger("conveyor.cli")
 
 
 def _migrate(env: Env) -> None:
@@ -74,13 +94,19 @@ def api(host: str | None, port: int | None) -> None:
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.option("-Q", "--queues", default=None, help="Comma-separated queues to consume [all].")
-@click.option("-c", "--concurrency", type=int, default=None, help="Pool size [CPUs].")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Pool size [CPUs; I/O pools: CONVEYOR_WORKER_IO_CONCURRENCY].",
+)
 @click.option(
     "-P",
     "--pool",
-    type=click.Choice(["prefork", "threads", "solo", "gevent", "eventlet"]),
+    type=click.Choice(POOL_NAMES),
     default=None,
-    help="Pool implementation [CONVEYOR_WORKER_POOL].",
+    help="Pool implementation [CONVEYOR_WORKER_POOL; auto: the queues' CONVEYOR_QUEUE_POOLS].",
 )
 @click.option("-n", "--hostname", default=None, help="Worker node name [conveyor-<pid>@%h].")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
@@ -93,11 +119,12 @@ def worker(
 ) -> None:
     """Run a Celery worker for conveyor's tasks.
 
-    Example: `conveyor worker -Q email,notifications -c 4`. Extra arguments are
-    passed to `celery worker` unchanged.
+    Example: `conveyor worker -Q email,notifications`. Without -P the pool follows
+    the queues: I/O queues (email, notifications, webhooks) run on 100 threads, the
+    others on prefork (CONVEYOR_QUEUE_POOLS, docs/operations.md).
+    Extra arguments are passed to `celery worker` unchanged.
     """
     env = Env(settings_or_exit())
-    env.migrated_store()
     settings = env.settings
     chosen = queues or ",".join(settings.queues)
     unknown = sorted(set(chosen.split(",")) - set(settings.queues))
@@ -105,21 +132,68 @@ def worker(
         raise click.ClickException(
             f"unknown queue(s) {', '.join(unknown)}; configured: {', '.join(settings.queues)}"
         )
+    asked = cast("PoolChoice", pool or settings.worker_pool)
+    pool_name = pool_for(chosen.split(","), settings.queue_pools, asked)
+    _restart_if_patched_otherwise(pool_name)
+    env.migrated_store()
     argv = [
         "worker",
         "--queues",
         chosen,
         "--pool",
-        pool or settings.worker_pool,
+        pool_name,
         "--hostname",
         hostname or f"conveyor-{os.getpid()}@%h",
         "--loglevel",
         settings.log_level,
     ]
-    size = concurrency if concurrency is not None else settings.worker_concurrency
+    size = (
+        concurrency
+        if concurrency is not None
+        else pool_size(
+            pool_name,
+            asked == AUTO,
+            settings.worker_concurrency,
+            settings.worker_io_concurrency,
+        )
+    )
     if size:
         argv += ["--concurrency", str(size)]
+    _size_broker_connections(env.app, settings, pool_name, size)
     env.app.worker_main([*argv, *celery_args])
+
+
+def _size_broker_connections(app: Celery, settings: Settings, pool: Pool, size: int) -> None:
+    """Let every slot of an I/O pool hold a Redis connection at once.
+
+    kombu's Redis transport allows 10 connections per channel; a gevent or threads
+    pool acknowledging more messages at once than that gets ``MaxConnectionsError:
+    Too many connections`` and the message stays unacknowledged (delivered again
+    after the visibility timeout).
+    """
+    if pool not in IO_POOLS or broker_kind(settings) != "redis":
+        return
+    options = dict(app.conf.broker_transport_options or {})
+    wanted = max(int(options.get("max_connections", REDIS_CHANNEL_CONNECTIONS)), size + 10)
+    app.conf.broker_transport_options = {**options, "max_connections": wanted}
+
+
+def _restart_if_patched_otherwise(pool: Pool) -> None:
+    """Start this worker again with ``-P pool`` when the monkey patches applied at import
+    (from the command line and the environment) do not fit the pool the settings chose
+    (conveyor.toml's queue_pools, say)."""
+    wanted = pool if pool in GREEN_POOLS else None
+    if patched() == wanted:
+        return
+    if sys.argv[1:2] != ["worker"]:
+        raise click.ClickException(
+            f"the {pool} pool needs the worker started as `conveyor worker -P {pool}`"
+        )
+    log.info("worker_restarted_for_pool", pool=pool)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = [sys.executable, "-m", "conveyor", "worker", "-P", pool, *sys.argv[2:]]
+    os.execv(sys.executable, argv)
 
 
 @click.command()
@@ -174,8 +248,30 @@ def _prepare_example(example: Example, settings: Settings) -> None:
         raise click.ClickException(f"example {example.name!r} failed to prepare: {exc}") from None
 
 
+def worker_children(settings: Settings, workers: int, concurrency: int | None) -> list[Child]:
+    """``workers`` worker processes per pool: with worker_pool `auto`, the I/O queues get
+    their own worker(s) on their I/O pool, the other queues prefork ones."""
+    auto = settings.worker_pool == AUTO
+    if auto:
+        groups = pool_groups(settings.queues, settings.queue_pools)
+    else:
+        groups = {cast("Pool", settings.worker_pool): list(settings.queues)}
+    children = []
+    for pool, queues in groups.items():
+        size = concurrency or pool_size(
+            pool, auto, settings.worker_concurrency, settings.worker_io_concurrency
+        )
+        argv = ["worker", "-Q", ",".join(queues), "-P", pool]
+        argv += ["-c", str(size)] if size else []
+        name = "worker" if len(groups) == 1 else f"worker-{pool}"
+        children += [Child(f"{name}-{n + 1}", argv) for n in range(workers)]
+    return children
+
+
 @click.command()
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Worker processes per pool."
+)
 @click.option("-c", "--concurrency", type=int, default=None, help="Pool size per worker.")
 @click.option(
     "--example",
@@ -189,6 +285,9 @@ def up(
     workers: int, concurrency: int | None, example_name: str | None, list_examples: bool
 ) -> None:
     """Start the whole service on this machine: API, worker(s) and scheduler.
+
+    One worker per pool: the I/O queues (email, notifications: CONVEYOR_QUEUE_POOLS)
+    on threads, the others on prefork.
 
     Migrates the job store first. With no API key configured (dev mode) it
     generates one, writes it to ./var/dev-api-key (mode 0600) and prints it.
@@ -220,9 +319,8 @@ def up(
     click.echo(f"API on http://{settings.api_host}:{settings.api_port}  (docs at /docs)")
     if settings.dashboard_enabled:
         click.echo(f"dashboard on http://{settings.api_host}:{settings.api_port}/dashboard")
-    worker_argv = ["worker"] + (["-c", str(concurrency)] if concurrency else [])
     children = [Child("api", ["api"]), Child("scheduler", ["scheduler"])]
-    children += [Child(f"worker-{n + 1}", worker_argv) for n in range(workers)]
+    children += worker_children(settings, workers, concurrency)
     if example is not None:
         children += [Child(n, argv, plain_python=True) for n, argv in example.processes.items()]
         api_url = f"http://{settings.api_host}:{settings.api_port}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -66,6 +68,8 @@ class Adapter:
     pools: dict[str, str | None] = {}
     #: why the long-delay workload cannot run on this queue ("" when it can)
     delays_na = ""
+    #: a queue for I/O-bound jobs whose workers pick their pool themselves ("": none)
+    io_queue = ""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -94,6 +98,20 @@ class Adapter:
         """The processes of the long-delay workload (workers, and a scheduler if needed)."""
         return self.default_commands()
 
+    def io_queue_commands(self) -> list[list[str]]:
+        """The workers of ``io_queue``, started without naming a pool."""
+        raise NotImplementedError
+
+    def io_queue_pool(self) -> str:
+        """The pool (and size) the workers of ``io_queue`` pick, for the report."""
+        raise NotImplementedError
+
+    @contextmanager
+    def sending_to(self, queue: str) -> Iterator[None]:
+        """Within the block, jobs are sent to ``queue`` instead of their task's own."""
+        raise NotImplementedError
+        yield
+
     def enqueue(self, task: str, args: tuple[object, ...]) -> None:
         """Send one job, the way an application does (one producer, one call per job)."""
         raise NotImplementedError
@@ -101,6 +119,10 @@ class Adapter:
     def enqueue_many(self, task: str, argsets: list[tuple[object, ...]]) -> None:
         for args in argsets:
             self.enqueue(task, args)
+
+    def enqueue_bulk(self, task: str, argsets: list[tuple[object, ...]]) -> None:
+        """Send many jobs as fast as the queue allows (the memory workload's producer)."""
+        self.enqueue_many(task, argsets)
 
     def enqueue_at(self, task: str, argsets: list[tuple[object, ...]], due: float) -> None:
         """Send jobs to run at ``due`` (epoch seconds)."""

@@ -56,6 +56,11 @@ class CeleryAdapter(Adapter):
     def enqueue(self, task: str, args: tuple[object, ...]) -> None:
         self.app.send_task(f"bench.{task}", args=args, queue="default")
 
+    def enqueue_bulk(self, task: str, argsets: list[tuple[object, ...]]) -> None:
+        with self.app.producer_or_acquire() as producer:
+            for args in argsets:
+                self.app.send_task(f"bench.{task}", args=args, queue="default", producer=producer)
+
     def enqueue_at(self, task: str, argsets: list[tuple[object, ...]], due: float) -> None:
         eta = datetime.fromtimestamp(due, UTC)
         with self.app.producer_or_acquire() as producer:

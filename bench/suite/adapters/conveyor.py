@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from bench.suite.adapters.base import (
 )
 from conveyor.engine import create_app
 from conveyor.logs import configure_logging
+from conveyor.pools import pool_for, pool_size
 from conveyor.settings import Settings, load_settings
 from conveyor.store import open_store
 from conveyor.submit import SubmitRequest, Submitter
@@ -39,6 +42,7 @@ POOL_ARGS = {
 class ConveyorAdapter(Adapter):
     name = "conveyor"
     pools = dict.fromkeys(POOL_ARGS)
+    io_queue = "notifications"
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -47,6 +51,8 @@ class ConveyorAdapter(Adapter):
         self.store = open_store(self.settings)
         self.app = create_app(self.settings)
         self.submitter = Submitter(self.settings, self.store, self.app)
+        #: None: each task's own queue
+        self.queue: str | None = None
 
     def _settings(self) -> Settings:
         __import__(IMPORTS)
@@ -87,7 +93,8 @@ class ConveyorAdapter(Adapter):
     def flags(self) -> str:
         return (
             "`conveyor worker -P prefork -c 2` (threads: `-P threads -c 16`, gevent: "
-            "`-P gevent -c 100`); its defaults: late acks, prefetch 4, recording batched to "
+            "`-P gevent -c 100`; chosen pool: `conveyor worker -Q notifications`, no -P/-c); "
+            "its defaults: late acks, prefetch 4, recording batched to "
             "PostgreSQL (record_before_ack on), Celery results in Redis (as the README's "
             "production setup), every default hook; delays: "
             f"`conveyor scheduler`, CONVEYOR_DELAY_THRESHOLD={DELAY_THRESHOLD}"
@@ -104,11 +111,34 @@ class ConveyorAdapter(Adapter):
     def worker_commands(self, pool: str) -> list[list[str]]:
         return [[sys.executable, "-m", "conveyor", "worker", "-Q", "default", *POOL_ARGS[pool]]]
 
+    def io_queue_commands(self) -> list[list[str]]:
+        return [[sys.executable, "-m", "conveyor", "worker", "-Q", self.io_queue]]
+
+    def io_queue_pool(self) -> str:
+        settings = self.settings
+        pool = pool_for([self.io_queue], settings.queue_pools, settings.worker_pool)
+        size = pool_size(pool, True, settings.worker_concurrency, settings.worker_io_concurrency)
+        return f"`conveyor worker -Q {self.io_queue}` runs {pool} -c {size or 'CPUs'}"
+
+    @contextmanager
+    def sending_to(self, queue: str) -> Iterator[None]:
+        self.queue = queue
+        try:
+            yield
+        finally:
+            self.queue = None
+
     def delay_commands(self) -> list[list[str]]:
         return [*self.default_commands(), [sys.executable, "-m", "conveyor", "scheduler"]]
 
     def enqueue(self, task: str, args: tuple[object, ...]) -> None:
-        self.submitter.submit(SubmitRequest(f"bench.{task}", args=args))
+        self.submitter.submit(SubmitRequest(f"bench.{task}", args=args, queue=self.queue))
+
+    def enqueue_bulk(self, task: str, argsets: list[tuple[object, ...]]) -> None:
+        # the API's batch path: rows written in one transaction, sent over one connection
+        self.submitter.submit_many(
+            [SubmitRequest(f"bench.{task}", args=args, queue=self.queue) for args in argsets]
+        )
 
     def enqueue_at(self, task: str, argsets: list[tuple[object, ...]], due: float) -> None:
         eta = datetime.fromtimestamp(due, UTC)

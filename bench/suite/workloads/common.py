@@ -33,6 +33,10 @@ class Sizes:
     start_cap: float = 20.0
     #: longest the latency workload sends jobs (a queue that polls slowly sends fewer)
     latency_cap: float = 20.0
+    #: jobs of the memory workload, sent while the worker drains them
+    memory_jobs: int = 100_000
+    #: longest the memory workload runs per queue (about 4 minutes for conveyor and Celery)
+    memory_cap: float = 90.0
 
 
 @contextmanager
