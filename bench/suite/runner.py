@@ -49,6 +49,9 @@ QUICK = Sizes(
 #: conveyor and its reference repeat every workload; the peers run fewer times (the
 #: whole suite must fit in about 20 minutes on a 2-core machine)
 HEADLINE = ("conveyor", "celery")
+#: workloads run once, on conveyor and its reference only (the 100,000-job memory run is
+#: the longest of the suite; its figure is a growth over the run, not a rate to repeat)
+ONCE = frozenset({"memory"})
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 RESULTS = ROOT / "var" / "bench" / "results.json"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/conveyor_bench"
@@ -95,6 +98,17 @@ def _run_one(name: str, queue: Adapter, reader: Reader, sizes: Sizes) -> list[Me
     return found
 
 
+def planned(rep: int, workload: str, queue: str, reps: tuple[int, int]) -> bool:
+    """Whether repetition ``rep`` (0-based) of ``workload`` runs on ``queue``."""
+    headline = queue in HEADLINE
+    if rep >= (reps[0] if headline else reps[1]):
+        return False
+    if workload in ONCE:
+        return rep == 0 and headline
+    # only conveyor has an HTTP API: the others just report n/a, once
+    return not (workload == "api" and rep > 0 and queue != "conveyor")
+
+
 def run(queues: list[str], workloads: list[str], reps: tuple[int, int], sizes: Sizes,
         ctx: Context, progress: Callable[[Results, dict[str, str], dict[str, str]], None],
         ) -> tuple[Results, dict[str, str], dict[str, str]]:  # fmt: skip
@@ -116,9 +130,9 @@ def run(queues: list[str], workloads: list[str], reps: tuple[int, int], sizes: S
     for rep in range(max(reps)):  # interleaved: load drift hits every queue alike
         for workload in workloads:
             for name, driver in drivers.items():
-                wanted = reps[0] if name in HEADLINE else reps[1]
-                if rep >= wanted or (workload == "api" and rep > 0 and name != "conveyor"):
+                if not planned(rep, workload, name, reps):
                     continue
+                wanted = reps[0] if name in HEADLINE else reps[1]
                 log(f"rep {rep + 1}/{wanted}: {workload} on {name}")
                 for item in _run_one(workload, driver, reader, sizes):
                     results.add(item)
