@@ -167,11 +167,12 @@ class Settings(BaseSettings):
         "acknowledged, so a crashed worker cannot lose the record of a finished job.",
     )
     task_events: bool = Field(
-        True,
-        description="Workers send Celery task events (what Flower's live view shows). "
-        "conveyor's dashboard, event stream and metrics read the job store instead; turning "
-        "them off saves a Redis publish per event in the worker's main process "
-        "(see docs/benchmarks.md).",
+        False,
+        description="Workers send Celery task events from the start (what Flower's live view "
+        "shows). Off, as in Celery: `conveyor flower` turns them on in every worker while it "
+        "runs (Flower's enable_events). conveyor's dashboard, event stream and metrics read "
+        "the job store instead; each event costs a Redis publish in the worker's main process, "
+        "the busiest part of a prefork worker (see docs/benchmarks.md).",
     )
 
     # -- reliability: delays, idempotency, dead letters ----------------------------
