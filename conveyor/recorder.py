@@ -26,6 +26,7 @@ _MAX_BACKOFF = 5.0
 class Recorder(Protocol):
     def record(self, event: JobEvent) -> None: ...
     def flush(self, timeout: float = 10.0) -> bool: ...
+    def flush_job(self, job_id: str, timeout: float = 10.0) -> bool: ...
     def close(self, timeout: float = 10.0) -> None: ...
 
 
@@ -37,6 +38,9 @@ class SyncRecorder:
         self.store.apply_events([event])
 
     def flush(self, timeout: float = 10.0) -> bool:
+        return True
+
+    def flush_job(self, job_id: str, timeout: float = 10.0) -> bool:
         return True
 
     def close(self, timeout: float = 10.0) -> None:
@@ -62,8 +66,10 @@ class BatchRecorder:
     even if nothing flushes. A ``flush`` (record-before-ack) does not hand its events to
     that thread and wait for it: the flushing thread takes everything recorded so far and
     writes it itself, in one transaction (group commit: one write serves every event
-    pending at that moment). Up to ``writers`` batches are written at once (a threads
-    pool's flushes run in parallel instead of queueing behind one writer; SQLite: 1).
+    pending at that moment); ``flush_job`` (what the worker calls before an ack) writes
+    only that job's events and waits for nothing else. Up to ``writers`` batches are
+    written at once (a threads pool's flushes run in parallel instead of queueing behind
+    one writer; SQLite: 1).
     A job's events are never in two batches in flight at once, so they are applied in
     the order they were recorded. If a write fails, its events go back to the queue and
     the daemon thread retries them with backoff; flushes wait for it.
@@ -120,21 +126,52 @@ class BatchRecorder:
                 self._stored.wait(remaining)
         return True
 
+    def flush_job(self, job_id: str, timeout: float = 10.0) -> bool:
+        """Store ``job_id``'s recorded events now, in this thread; wait until they are stored.
+
+        Record-before-ack needs only the job's own events stored: a flush of one job does
+        not wait for other jobs' writes (a threads pool's flushes run side by side) unless
+        one of them holds an earlier event of this job.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._unfinished(job_id):
+                batch = None if self._failing else self._take(job_id)
+                if batch is not None:
+                    self._write_here(batch)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._stored.wait(remaining)
+        return True
+
     def close(self, timeout: float = 10.0) -> None:
         if not self.flush(timeout):
             log.warning("recorder_flush_timeout", pending=self._pending_count)
         self._closed = True
 
     # -- taking and finishing batches (with the lock held) ------------------------
-    def _take(self) -> _Batch | None:
-        """The next batch to write: pending events of jobs that have no batch in flight."""
+    def _unfinished(self, job_id: str) -> bool:
+        """Whether an event of ``job_id`` is still pending or being written."""
+        return any(event.job_id == job_id for _, event in self._pending) or any(
+            job_id in batch.job_ids for batch in self._inflight
+        )
+
+    def _take(self, only: str | None = None) -> _Batch | None:
+        """The next batch to write: pending events of jobs that have no batch in flight.
+
+        ``only``: just the events of that job.
+        """
         if len(self._inflight) >= self.writers or not self._pending:
             return None
         busy = set().union(*(batch.job_ids for batch in self._inflight))
         taken: list[tuple[int, JobEvent]] = []
         kept: deque[tuple[int, JobEvent]] = deque()
         for entry in self._pending:
-            if len(taken) < self.batch_size and entry[1].job_id not in busy:
+            job_id = entry[1].job_id
+            wanted = only is None or job_id == only
+            if wanted and len(taken) < self.batch_size and job_id not in busy:
                 taken.append(entry)
             else:
                 busy.add(entry[1].job_id)  # its later events wait behind this one

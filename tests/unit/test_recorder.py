@@ -220,3 +220,35 @@ def test_a_jobs_events_are_never_in_two_writes_at_once() -> None:
     order = [e for _, events in store.writes for e in events if e[0] == busy]
     assert order == [(busy, JobState.STARTED), (busy, JobState.SUCCEEDED)]
     assert store.get_job(busy).state is JobState.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_a_jobs_flush_does_not_wait_for_other_jobs_writes() -> None:
+    store = WriteLog()
+    slow, fast = _jobs(store, 2)
+    store.release_first.clear()
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0, writers=2)
+    recorder.record(JobEvent(slow, JobState.STARTED, attempt=1))
+    held = threading.Thread(target=recorder.flush_job, args=(slow, 10))
+    held.start()
+    assert store.writing.wait(5)  # slow's write is held in the store
+    recorder.record(JobEvent(fast, JobState.STARTED, attempt=1))
+    recorder.record(JobEvent(fast, JobState.SUCCEEDED, attempt=1))
+    assert recorder.flush_job(fast, 2)  # a whole-recorder flush would wait for slow's write
+    assert store.get_job(fast).state is JobState.SUCCEEDED  # type: ignore[union-attr]
+    assert store.get_job(slow).state is JobState.QUEUED  # type: ignore[union-attr]
+    assert not recorder.flush(0.2)
+    store.release_first.set()
+    held.join(5)
+    assert recorder.flush(5)
+
+
+def test_a_jobs_flush_writes_only_that_jobs_events() -> None:
+    store = WriteLog()
+    mine, other = _jobs(store, 2)
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0)
+    recorder.record(JobEvent(other, JobState.STARTED, attempt=1))
+    recorder.record(JobEvent(mine, JobState.STARTED, attempt=1))
+    assert recorder.flush_job(mine, 5)
+    assert [events for _, events in store.writes] == [[(mine, JobState.STARTED)]]
+    assert recorder.flush(5)  # the rest is still written
+    assert store.get_job(other).state is JobState.STARTED  # type: ignore[union-attr]
