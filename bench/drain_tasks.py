@@ -84,7 +84,9 @@ class _Timings:
                     name = f"{type(hook).__name__}.{moment}"
                     setattr(hook, moment, self.timed(name, getattr(hook, moment)))
         recorder: Any = runtime.recorder
-        recorder.flush = self.timed("recorder.flush (record-before-ack)", recorder.flush)
+        recorder.flush = self.timed("recorder.flush", recorder.flush)
+        if hasattr(recorder, "flush_job"):  # record-before-ack since the flush_job change
+            recorder.flush_job = self.timed("recorder.flush_job", recorder.flush_job)
         store: Any = runtime.store
         store.get_job = self.timed("store.get_job (inside the gate)", store.get_job)
         url = os.environ.get(PROBE_ENV)
