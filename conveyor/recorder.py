@@ -194,13 +194,19 @@ class BatchRecorder:
             self._work.notify()
 
     def _write_here(self, batch: _Batch) -> None:
-        """Write ``batch`` in the calling (flushing) thread, without the lock held."""
+        """Write ``batch`` in the calling (flushing) thread, without the lock held.
+
+        Whatever interrupts the write (e.g. a soft time limit raised in the task's
+        thread), the batch is finished: unless it was stored, its events go back to the
+        queue for the daemon thread.
+        """
+        stored = False
         self._lock.release()
         try:
             stored = self._apply(batch)
         finally:
             self._lock.acquire()
-        self._finish(batch, stored)
+            self._finish(batch, stored)
 
     def _apply(self, batch: _Batch) -> bool:
         try:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import pytest
+
 from conveyor.jobs import Job, JobEvent, JobState
 from conveyor.recorder import BatchRecorder
 from conveyor.store.memory import MemoryStore
@@ -252,3 +254,28 @@ def test_a_jobs_flush_writes_only_that_jobs_events() -> None:
     assert [events for _, events in store.writes] == [[(mine, JobState.STARTED)]]
     assert recorder.flush(5)  # the rest is still written
     assert store.get_job(other).state is JobState.STARTED  # type: ignore[union-attr]
+
+
+class InterruptedOnce(MemoryStore):
+    """The first write is interrupted by a BaseException (like gevent's Timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def apply_events(self, events: Sequence[JobEvent]) -> int:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return super().apply_events(events)
+
+
+def test_an_interrupted_flush_gives_its_events_back() -> None:
+    store = InterruptedOnce()
+    (job_id,) = _jobs(store, 1)
+    recorder = BatchRecorder(store, batch_size=200, interval=0.01)
+    recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+    with pytest.raises(KeyboardInterrupt):
+        recorder.flush_job(job_id, 5)
+    assert recorder.flush_job(job_id, 5)  # not stuck "in flight": written again
+    assert store.get_job(job_id).state is JobState.STARTED  # type: ignore[union-attr]
