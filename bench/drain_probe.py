@@ -43,12 +43,20 @@ class _Probe:
 
     def _report(self, url: str) -> None:
         client = redis.Redis.from_url(url)
-        field = f"{self.pid}"
         while True:
             time.sleep(0.05)
-            if self.count != self._reported and self.first is not None:
-                self._reported = self.count
-                client.hset(KEY, field, f"{self.first},{self.last},{self.count}")
+            self.publish(client)
+
+    def publish(self, client: redis.Redis) -> None:
+        if self.count != self._reported and self.first is not None:
+            self._reported = self.count
+            client.hset(KEY, f"{self.pid}", f"{self.first},{self.last},{self.count}")
+
+    def final(self) -> None:
+        """A pool process exits (e.g. max tasks per child): publish its last counts now."""
+        url = os.environ.get(PROBE_ENV)
+        if url and self.pid == os.getpid():
+            self.publish(redis.Redis.from_url(url))
 
 
 PROBE = _Probe()
@@ -62,6 +70,11 @@ def _prerun(**_: Any) -> None:
 @signals.task_postrun.connect(weak=False)
 def _postrun(**_: Any) -> None:
     PROBE.finished()
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _shutdown(**_: Any) -> None:
+    PROBE.final()
 
 
 def read(client: redis.Redis) -> tuple[float, float, int]:

@@ -101,7 +101,8 @@ class ConveyorTask(Task):  # type: ignore[misc]
 
     def _flush_before_ack(self) -> None:
         runtime = runtime_for(self.app)
-        if runtime.settings.record_before_ack and not runtime.recorder.flush():
+        job_id = self.request.id or ""
+        if runtime.settings.record_before_ack and not runtime.recorder.flush_job(job_id):
             log.warning("record_flush_timeout", job_id=self.request.id)
 
     def _validated(self, args: Any, kwargs: Any) -> dict[str, Any]:

@@ -43,7 +43,12 @@ def install_runtime(
     if synchronous:
         recorder = SyncRecorder(store)
     else:
-        recorder = BatchRecorder(store, settings.record_batch_size, settings.record_flush_interval)
+        recorder = BatchRecorder(
+            store,
+            settings.record_batch_size,
+            settings.record_flush_interval,
+            writers=getattr(store, "parallel_writes", 1),
+        )
     hooks = default_hooks(recorder, store, settings, inline=synchronous)
     runtime = Runtime(settings, store, recorder, hooks)
     app.conveyor_runtime = runtime

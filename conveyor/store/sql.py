@@ -73,6 +73,9 @@ SQLITE_PRAGMAS = (
 #: connections a server store keeps open (at most), and how many more it may open briefly
 POOL_SIZE = 20
 POOL_OVERFLOW = 20
+#: write transactions the worker's recorder runs at once on a server database (each on its
+#: own pooled connection, well within POOL_SIZE)
+PARALLEL_WRITES = 8
 
 JOB_FIELDS = tuple(f.name for f in dataclasses.fields(Job))
 
@@ -119,6 +122,11 @@ class SqlStore(
         return self._engine
 
     @property
+    def parallel_writes(self) -> int:
+        """How many write transactions are worth running at once (SQLite has one write lock)."""
+        return 1 if self._is_sqlite else PARALLEL_WRITES
+
+    @property
     def url(self) -> str:
         """The store's URL with the password masked (safe to log)."""
         return self._safe_url
@@ -152,6 +160,20 @@ class SqlStore(
                     raise
                 # a value the driver cannot serialise (e.g. a non-JSON result); nothing was written
                 raise StoreError(f"job store cannot store a value: {exc}") from exc
+
+    @contextmanager
+    def _single_read(self) -> Iterator[Connection]:
+        """A connection for ONE read statement, outside a transaction (autocommit).
+
+        A read inside ``_tx`` costs a BEGIN and a COMMIT round trip around the statement
+        (psycopg sends each on its own); one statement is atomic by itself. Used on the
+        worker's hot path (the cancel gate reads every job before it runs).
+        """
+        with self._connect() as conn:
+            try:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            except SQLAlchemyError as exc:
+                raise StoreError(f"job store error at {self._safe_url}: {_reason(exc)}") from exc
 
     # -- lifecycle ---------------------------------------------------------------
     def _alembic_config(self) -> Config:
@@ -204,7 +226,7 @@ class SqlStore(
             conn.execute(delete(jobs).where(jobs.c.id == job_id))
 
     def get_job(self, job_id: str) -> Job | None:
-        with self._tx() as conn:
+        with self._single_read() as conn:
             row = conn.execute(_GET_JOB, {"b_id": job_id}).first()
         return None if row is None else Job.from_row(dict(row._mapping))
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import pytest
+
 from conveyor.jobs import Job, JobEvent, JobState
 from conveyor.recorder import BatchRecorder
 from conveyor.store.memory import MemoryStore
@@ -17,8 +19,10 @@ class CountingStore(MemoryStore):
         self.failures = failures
         self.gate = threading.Event()
         self.gate.set()
+        self.writing = threading.Event()  # a write has begun
 
     def apply_events(self, events: Sequence[JobEvent]) -> int:
+        self.writing.set()
         self.gate.wait()
         if self.failures:
             self.failures -= 1
@@ -76,6 +80,9 @@ def test_record_never_blocks_on_a_stuck_store() -> None:
 
     threading.Thread(target=produce).start()
     assert done.wait(2), "record() blocked while the store was stuck"
+    # the recorder's thread is stuck in a write: a flush waits for it, up to its timeout
+    # (a flush's own write, in the flushing thread, is bounded by the store's timeouts)
+    assert store.writing.wait(2)
     assert not recorder.flush(0.2)
     store.gate.set()
     assert recorder.flush(10)
@@ -137,3 +144,138 @@ def test_concurrent_flushes_share_one_commit() -> None:
         thread.join(10)
     assert results == [True] * 4
     assert sum(store.batches) == 4 and len(store.batches) <= 2
+
+
+class WriteLog(MemoryStore):
+    """A memory store noting every write: which thread, which events; the first can block."""
+
+    def __init__(self, barrier: threading.Barrier | None = None) -> None:
+        super().__init__()
+        self.writes: list[tuple[int, list[tuple[str, JobState]]]] = []
+        self.barrier = barrier
+        self.writing = threading.Event()
+        self.release_first = threading.Event()
+        self.release_first.set()
+
+    def apply_events(self, events: Sequence[JobEvent]) -> int:
+        first = not self.writing.is_set()
+        self.writing.set()
+        if self.barrier is not None:
+            self.barrier.wait()  # BrokenBarrierError unless another write runs at the same time
+        if first:
+            self.release_first.wait(10)
+        self.writes.append((threading.get_ident(), [(e.job_id, e.state) for e in events]))
+        return super().apply_events(events)
+
+
+def test_a_flush_writes_in_the_flushing_thread() -> None:
+    store = WriteLog()
+    (job_id,) = _jobs(store, 1)
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0)
+    recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+    recorder.record(JobEvent(job_id, JobState.SUCCEEDED, attempt=1))
+    assert recorder.flush(5)
+    # no hand-over to the recorder's thread: one write, by the caller, with both events
+    assert store.writes == [
+        (threading.get_ident(), [(job_id, JobState.STARTED), (job_id, JobState.SUCCEEDED)])
+    ]
+
+
+def test_flushes_from_two_threads_write_at_the_same_time() -> None:
+    store = WriteLog(barrier=threading.Barrier(2, timeout=5))
+    first, second = _jobs(store, 2)
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0, writers=2)
+    results: list[bool] = []
+
+    def run(job_id: str) -> None:
+        recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+        results.append(recorder.flush(10))
+
+    one = threading.Thread(target=run, args=(first,))
+    one.start()
+    assert store.writing.wait(5)  # the first flush is writing (and waits at the barrier)
+    two = threading.Thread(target=run, args=(second,))
+    two.start()
+    one.join(10)
+    two.join(10)
+    assert results == [True, True]
+    assert len(store.writes) == 2  # one write per flush, both in flight at once
+    assert {w[0] for w in store.writes} == {one.ident, two.ident}
+
+
+def test_a_jobs_events_are_never_in_two_writes_at_once() -> None:
+    store = WriteLog()
+    busy, other = _jobs(store, 2)
+    store.release_first.clear()
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0, writers=2)
+    recorder.record(JobEvent(busy, JobState.STARTED, attempt=1))
+    stuck = threading.Thread(target=recorder.flush, args=(10,))
+    stuck.start()
+    assert store.writing.wait(5)  # busy's STARTED is being written (held)
+    recorder.record(JobEvent(busy, JobState.SUCCEEDED, attempt=1))
+    recorder.record(JobEvent(other, JobState.STARTED, attempt=1))
+    assert not recorder.flush(0.3)  # writes other's event, waits for busy's
+    assert [events for _, events in store.writes] == [[(other, JobState.STARTED)]]
+    store.release_first.set()
+    assert recorder.flush(5)
+    stuck.join(5)
+    order = [e for _, events in store.writes for e in events if e[0] == busy]
+    assert order == [(busy, JobState.STARTED), (busy, JobState.SUCCEEDED)]
+    assert store.get_job(busy).state is JobState.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_a_jobs_flush_does_not_wait_for_other_jobs_writes() -> None:
+    store = WriteLog()
+    slow, fast = _jobs(store, 2)
+    store.release_first.clear()
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0, writers=2)
+    recorder.record(JobEvent(slow, JobState.STARTED, attempt=1))
+    held = threading.Thread(target=recorder.flush_job, args=(slow, 10))
+    held.start()
+    assert store.writing.wait(5)  # slow's write is held in the store
+    recorder.record(JobEvent(fast, JobState.STARTED, attempt=1))
+    recorder.record(JobEvent(fast, JobState.SUCCEEDED, attempt=1))
+    assert recorder.flush_job(fast, 2)  # a whole-recorder flush would wait for slow's write
+    assert store.get_job(fast).state is JobState.SUCCEEDED  # type: ignore[union-attr]
+    assert store.get_job(slow).state is JobState.QUEUED  # type: ignore[union-attr]
+    assert not recorder.flush(0.2)
+    store.release_first.set()
+    held.join(5)
+    assert recorder.flush(5)
+
+
+def test_a_jobs_flush_writes_only_that_jobs_events() -> None:
+    store = WriteLog()
+    mine, other = _jobs(store, 2)
+    recorder = BatchRecorder(store, batch_size=200, interval=60.0)
+    recorder.record(JobEvent(other, JobState.STARTED, attempt=1))
+    recorder.record(JobEvent(mine, JobState.STARTED, attempt=1))
+    assert recorder.flush_job(mine, 5)
+    assert [events for _, events in store.writes] == [[(mine, JobState.STARTED)]]
+    assert recorder.flush(5)  # the rest is still written
+    assert store.get_job(other).state is JobState.STARTED  # type: ignore[union-attr]
+
+
+class InterruptedOnce(MemoryStore):
+    """The first write is interrupted by a BaseException (like gevent's Timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def apply_events(self, events: Sequence[JobEvent]) -> int:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return super().apply_events(events)
+
+
+def test_an_interrupted_flush_gives_its_events_back() -> None:
+    store = InterruptedOnce()
+    (job_id,) = _jobs(store, 1)
+    recorder = BatchRecorder(store, batch_size=200, interval=0.01)
+    recorder.record(JobEvent(job_id, JobState.STARTED, attempt=1))
+    with pytest.raises(KeyboardInterrupt):
+        recorder.flush_job(job_id, 5)
+    assert recorder.flush_job(job_id, 5)  # not stuck "in flight": written again
+    assert store.get_job(job_id).state is JobState.STARTED  # type: ignore[union-attr]
