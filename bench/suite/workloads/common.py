@@ -26,7 +26,7 @@ class Sizes:
     #: spare seconds between the estimated end of enqueueing the delayed jobs and their due time
     delay_lead: float = 5.0
     #: longest a drain may take before it is stopped and its partial rate reported
-    drain_cap: float = 10.0
+    drain_cap: float = 8.0
     #: longest the single producer enqueues before the rest of the jobs are dropped
     enqueue_cap: float = 8.0
     #: longest the workers may take to start the first job
@@ -35,8 +35,8 @@ class Sizes:
     latency_cap: float = 20.0
     #: jobs of the memory workload, sent while the worker drains them
     memory_jobs: int = 100_000
-    #: longest the memory workload runs per queue (about 4 minutes for conveyor and Celery)
-    memory_cap: float = 90.0
+    #: longest the memory workload runs per queue (conveyor and plain Celery only)
+    memory_cap: float = 60.0
 
 
 @contextmanager
