@@ -86,6 +86,15 @@ def _delays(results: Results) -> Goal:
     if lag is None or dups is None or not dups.values:
         return Goal("Long delays", target, "—", None)
     worst = max(dups.values)
+    row = results.get("delays", "last_start_lag_s", CONVEYOR, REFERENCE_POOL)
+    unfinished = [n for n in (row.notes if row else []) if n.startswith("only ")]
+    if unfinished:  # stopped at the cap: the last job had not started, the lag is a lower bound
+        return Goal(
+            "Long delays",
+            target,
+            f"> {lag:.2f} s ({unfinished[0]}), {worst:.0f} duplicates",
+            False,
+        )
     return Goal(
         "Long delays",
         target,

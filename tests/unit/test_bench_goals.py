@@ -122,3 +122,23 @@ def test_memory_goal_reads_the_memory_workload_when_it_ran() -> None:
     goal = next(g for g in evaluate(results) if g.name == "Worker memory")
     assert goal.figure == "+30.0 MB from 200 MB over 99,000 jobs"
     assert goal.met is False  # 15 % of 200 MB
+
+
+def test_a_delay_run_stopped_at_its_cap_is_a_lower_bound_and_missed() -> None:
+    results = Results(
+        [
+            m(
+                "delays",
+                "last_start_lag_s",
+                "conveyor",
+                "default",
+                [1.5],
+                higher=False,
+                notes=["only 3,494 of 10,000 started by due + 8 s"],
+            ),
+            m("delays", "duplicates", "conveyor", "default", [0], higher=False),
+        ]
+    )
+    goal = next(g for g in evaluate(results) if g.name == "Long delays")
+    assert goal.met is False
+    assert goal.figure.startswith("> 1.50 s (only 3,494 of 10,000 started")
