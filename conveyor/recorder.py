@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import structlog
@@ -112,19 +113,9 @@ class BatchRecorder:
                 self._work.notify()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
         with self._lock:
             target = self._recorded
-            while self._stored_through() < target:
-                batch = None if self._failing else self._take()
-                if batch is not None:
-                    self._write_here(batch)
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._stored.wait(remaining)
-        return True
+            return self._write_until(lambda: self._stored_through() >= target, None, timeout)
 
     def flush_job(self, job_id: str, timeout: float = 10.0) -> bool:
         """Store ``job_id``'s recorded events now, in this thread; wait until they are stored.
@@ -133,17 +124,22 @@ class BatchRecorder:
         not wait for other jobs' writes (a threads pool's flushes run side by side) unless
         one of them holds an earlier event of this job.
         """
-        deadline = time.monotonic() + timeout
         with self._lock:
-            while self._unfinished(job_id):
-                batch = None if self._failing else self._take(job_id)
-                if batch is not None:
-                    self._write_here(batch)
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._stored.wait(remaining)
+            return self._write_until(lambda: not self._unfinished(job_id), job_id, timeout)
+
+    def _write_until(self, done: Callable[[], bool], only: str | None, timeout: float) -> bool:
+        """Write pending batches (``only``: that job's events) in this thread until ``done``;
+        wait for other writers when there is nothing to take. False on timeout. Lock held."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            batch = None if self._failing else self._take(only)
+            if batch is not None:
+                self._write_here(batch)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._stored.wait(remaining)
         return True
 
     def close(self, timeout: float = 10.0) -> None:
