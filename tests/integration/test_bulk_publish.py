@@ -15,9 +15,9 @@ import redis
 from conveyor.delays import release_due
 from conveyor.engine import create_app, import_task_modules
 from conveyor.jobs import Job, JobState, utcnow
-from conveyor.settings import load_settings
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
+from conveyor.testing import inline_settings
 from tests.support.services import REDIS_URL, flush_redis
 from tests.support.stack import Stack, running
 
@@ -51,11 +51,9 @@ def _normalised(found: dict[bytes, list[bytes]]) -> dict[bytes, list[bytes]]:
 def test_bulk_messages_are_the_one_by_one_messages(tmp_path: Path) -> None:
     flush_redis(MESSAGES_DB)
     url = f"{REDIS_URL}/{MESSAGES_DB}"
-    settings = load_settings(
+    settings = inline_settings(
         data_dir=tmp_path,
         broker_url=url,
-        database_url="memory://",
-        result_backend="cache+memory://",
         queues=["default", "email"],
         imports=["tests.support.tasks"],
     )

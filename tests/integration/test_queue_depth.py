@@ -10,9 +10,9 @@ import pytest
 
 from conveyor.engine import create_app, import_task_modules
 from conveyor.inspection import broker_reachable, queue_depths
-from conveyor.settings import load_settings
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
+from conveyor.testing import inline_settings
 from tests.support.services import AMQP_URL, REDIS_URL, flush_redis, require
 
 pytestmark = pytest.mark.integration
@@ -27,11 +27,9 @@ def test_depth_counts_waiting_messages(broker: str, tmp_path: Path) -> None:
         require("rabbitmq")
         url = AMQP_URL
     unused = f"unused-{uuid.uuid4().hex[:8]}"
-    settings = load_settings(
+    settings = inline_settings(
         data_dir=tmp_path,
         broker_url=url,
-        database_url="memory://",
-        result_backend="cache+memory://",
         queues=["default", "email", unused],
     )
     import_task_modules(settings)

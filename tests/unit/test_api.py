@@ -19,11 +19,12 @@ from conveyor.api import create_api
 from conveyor.engine import create_app
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.keys import create_key
-from conveyor.settings import Settings, load_settings
+from conveyor.settings import Settings
 from conveyor.store.base import JobFilter, JobPage, StoreError
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import Submitter
 from conveyor.task import task
+from conveyor.testing import inline_settings
 
 ENV_KEY = "apitest-configured-key-0123456789"
 MAX_BODY = 2048
@@ -64,11 +65,8 @@ class Env:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
+    return inline_settings(
         data_dir=tmp_path / "var",
-        broker_url="memory://",
-        database_url="memory://",
-        result_backend="cache+memory://",
         api_keys=[ENV_KEY],
         max_body_bytes=MAX_BODY,
     )

@@ -25,17 +25,15 @@ from conveyor.scheduler import ScheduleRunner
 from conveyor.settings import Settings, SettingsError, load_settings
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
+from conveyor.testing import inline_settings
 from tests.support.tasks import add
 from tests.unit.test_scheduler import Clock, FakeLease
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
+    return inline_settings(
         data_dir=tmp_path / "var",
-        broker_url="memory://",
-        database_url="memory://",
-        result_backend="cache+memory://",
         imports=["tests.support.tasks"],
         delay_threshold=1,
     )
@@ -282,11 +280,8 @@ def test_a_batching_producer_keeps_going_after_a_job_of_its_own_fails() -> None:
 def test_release_ahead_sends_jobs_early_as_eta_tasks(
     tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = load_settings(
+    settings = inline_settings(
         data_dir=tmp_path / "var",
-        broker_url="memory://",
-        database_url="memory://",
-        result_backend="cache+memory://",
         imports=["tests.support.tasks"],
         delay_threshold=5,
         release_ahead=2,

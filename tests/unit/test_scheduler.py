@@ -26,6 +26,7 @@ from conveyor.store.memory import MemoryStore
 from conveyor.store.sql import SqlStore
 from conveyor.submit import Submitter
 from conveyor.task import TaskRegistry, TaskSpec, task
+from conveyor.testing import inline_settings
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -84,11 +85,8 @@ class FlakySubmitter(Submitter):
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
+    return inline_settings(
         data_dir=tmp_path / "var",
-        broker_url="memory://",
-        database_url="memory://",
-        result_backend="cache+memory://",
         scheduler_lease_ttl=15,
     )
 

@@ -21,7 +21,7 @@ from conveyor.engine import create_app
 from conveyor.jobs import Job, JobEvent, JobState, new_job_id
 from conveyor.keys import create_key
 from conveyor.local import get_submitter, install_submitter, use_submitter
-from conveyor.settings import Settings, load_settings
+from conveyor.settings import Settings
 from conveyor.store.base import Failure, JobFilter
 from conveyor.store.memory import MemoryStore
 from conveyor.store.sql import SqlStore
@@ -32,11 +32,8 @@ from tests.support.tasks import add, report_progress
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
+    return inline_settings(
         data_dir=tmp_path / "var",
-        broker_url="memory://",
-        database_url="memory://",
-        result_backend="cache+memory://",
         imports=["tests.support.tasks"],
     )
 
