@@ -170,7 +170,7 @@ class BatchRecorder:
             if wanted and len(taken) < self.batch_size and job_id not in busy:
                 taken.append(entry)
             else:
-                busy.add(entry[1].job_id)  # its later events wait behind this one
+                busy.add(job_id)  # its later events wait behind this one
                 kept.append(entry)
         if not taken:
             return None
@@ -183,10 +183,9 @@ class BatchRecorder:
         self._inflight.remove(batch)
         if not stored:  # back to the queue, in record order, for the daemon thread's retry
             self._pending = deque(sorted([*batch.events, *self._pending], key=lambda e: e[0]))
-            self._work.notify()
         self._failing = not stored
         self._stored.notify_all()
-        if self._pending:
+        if self._pending:  # the daemon thread writes (or retries) what is left
             self._work.notify()
 
     def _write_here(self, batch: _Batch) -> None:

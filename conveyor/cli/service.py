@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import cast
+from typing import cast, get_args
 
 import click
 import structlog
@@ -41,7 +41,7 @@ from conveyor.supervisor import Child, Supervisor
 SCHEDULER_CLASS = "conveyor.scheduler:ConveyorScheduler"
 #: kombu's Redis transport: connections per channel unless max_connections is set
 REDIS_CHANNEL_CONNECTIONS = 10
-POOL_NAMES = ["auto", "prefork", "threads", "solo", "gevent", "eventlet"]
+POOL_NAMES = list(get_args(PoolChoice))
 
 log = structlog.get_logger("conveyor.cli")
 
