@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from conveyor.acks import DeferredAcksStep
 from conveyor.execution import ConveyorTask
 from conveyor.fsbroker import TRANSPORT as FILESYSTEM_TRANSPORT
 from conveyor.queuestate import QueueStateStep
@@ -140,5 +141,6 @@ def create_app(settings: Settings, tasks: TaskRegistry = registry) -> Celery:
     )
     app.conveyor_settings = settings
     app.steps["consumer"].add(QueueStateStep)
+    app.steps["consumer"].add(DeferredAcksStep)
     register_tasks(app, tasks)
     return app

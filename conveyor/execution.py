@@ -17,6 +17,7 @@ from celery import Task, current_app, signals
 from celery.exceptions import Ignore, Retry, TimeLimitExceeded
 from pydantic_core import to_jsonable_python
 
+from conveyor import acks
 from conveyor.context import JobContext, running
 from conveyor.errors import ArgumentsInvalid, PermanentError
 from conveyor.gate import RUN, Gate, GateAction
@@ -61,7 +62,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
     conveyor_spec: TaskSpec
     max_retries = None  # retry decisions come from the task's RetryPolicy
     typing = False  # conveyor validates arguments itself, with field-level errors
-    Request = "conveyor.timeouts:ConveyorRequest"  # records hard time limits
+    Request = "conveyor.request:ConveyorRequest"  # hard time limits, deferred acks
     #: the job store holds each run's state and result; Celery's result backend would
     #: only duplicate them at the cost of two writes per job (STARTED and the result)
     ignore_result = True
@@ -97,13 +98,26 @@ class ConveyorTask(Task):  # type: ignore[misc]
         runtime = runtime_for(self.app)
         limit = runtime.settings.result_max_bytes
         self._each_hook("on_success", self.request.id or "", jsonable_result(result, limit))
-        self._flush_before_ack()
+        if acks.child_pipe() is None:
+            self._before_ack()
 
-    def _flush_before_ack(self) -> None:
+    def _before_ack(self) -> None:
+        """The run's last event is recorded: the message's ack must wait until it is stored.
+
+        In a pool child of a worker that defers acks (:mod:`conveyor.acks`) the recorder
+        tells the main process once the run is stored; elsewhere this thread stores the
+        job's events now and returns when they are.
+        """
         runtime = runtime_for(self.app)
+        if not runtime.settings.record_before_ack or self.request.called_directly:
+            return
         job_id = self.request.id or ""
-        if runtime.settings.record_before_ack and not runtime.recorder.flush_job(job_id):
-            log.warning("record_flush_timeout", job_id=self.request.id)
+        pipe = acks.child_pipe()
+        if pipe is not None:
+            key = acks.run_key(job_id, int(self.request.retries or 0))
+            runtime.recorder.when_stored(job_id, lambda: pipe.notify([key]))
+        elif not runtime.recorder.flush_job(job_id):
+            log.warning("record_flush_timeout", job_id=job_id)
 
     def _validated(self, args: Any, kwargs: Any) -> dict[str, Any]:
         try:
@@ -193,6 +207,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
             if gate.action is GateAction.DEFER:
                 self._defer(gate)
             self._walk(ctx, "on_skip", gate)
+            self._before_ack()
             raise Ignore()
         self._walk(ctx, "on_start")
 
@@ -202,6 +217,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
         decided = getattr(self.request, "conveyor_outcome", None)
         delay = decided.delay if isinstance(decided, Outcome) else None
         self._each_hook("on_retry", task_id, _failure(exc, einfo, "retry"), delay)
+        self._before_ack()  # Celery calls no after_return for a retry
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: ExceptionInfo
@@ -225,7 +241,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
         kwargs: Any,
         einfo: ExceptionInfo | None,
     ) -> None:
-        self._flush_before_ack()
+        self._before_ack()
 
     # -- hard time limit (runs in the worker's main process) ----------------------
     def _on_hard_timeout(

@@ -8,6 +8,7 @@ task. ``SyncRecorder`` writes immediately (inline mode, tests).
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import deque
@@ -28,6 +29,7 @@ class Recorder(Protocol):
     def record(self, event: JobEvent) -> None: ...
     def flush(self, timeout: float = 10.0) -> bool: ...
     def flush_job(self, job_id: str, timeout: float = 10.0) -> bool: ...
+    def when_stored(self, job_id: str, callback: Callable[[], object]) -> None: ...
     def close(self, timeout: float = 10.0) -> None: ...
 
 
@@ -44,8 +46,18 @@ class SyncRecorder:
     def flush_job(self, job_id: str, timeout: float = 10.0) -> bool:
         return True
 
+    def when_stored(self, job_id: str, callback: Callable[[], object]) -> None:
+        _call(callback)
+
     def close(self, timeout: float = 10.0) -> None:
         return None
+
+
+def _call(callback: Callable[[], object]) -> None:
+    try:
+        callback()
+    except Exception as exc:  # a failing callback must not stop the recorder
+        log.exception("recorder_callback_failed", error=exc)
 
 
 class _Batch:
@@ -89,6 +101,8 @@ class BatchRecorder:
         self._pending: deque[tuple[int, JobEvent]] = deque()  # (sequence number, event)
         self._inflight: list[_Batch] = []
         self._recorded = 0  # sequence number of the last event handed to record()
+        self._watchers: list[tuple[int, int, Callable[[], object]]] = []  # heap: (through, n, cb)
+        self._watch_count = 0
         self._failing = False  # the last write failed: only the daemon thread retries
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="conveyor-recorder", daemon=True)
@@ -126,6 +140,21 @@ class BatchRecorder:
         """
         with self._lock:
             return self._write_until(lambda: not self._unfinished(job_id), job_id, timeout)
+
+    def when_stored(self, job_id: str, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once every event recorded so far is stored (``job_id``'s included).
+
+        Nothing waits: the callback runs in whichever thread finishes that write (or here,
+        at once, when nothing is pending). It must be quick and must not use the recorder.
+        Every event recorded so far, not only the job's: in a prefork child one job runs at
+        a time, so they are the job's own events and the few written with them.
+        """
+        with self._lock:
+            if self._stored_through() < self._recorded:
+                self._watch_count += 1
+                heapq.heappush(self._watchers, (self._recorded, self._watch_count, callback))
+                return
+        _call(callback)
 
     def _write_until(self, done: Callable[[], bool], only: str | None, timeout: float) -> bool:
         """Write pending batches (``only``: that job's events) in this thread until ``done``;
@@ -185,6 +214,10 @@ class BatchRecorder:
             self._pending = deque(sorted([*batch.events, *self._pending], key=lambda e: e[0]))
         self._failing = not stored
         self._stored.notify_all()
+        if stored and self._watchers:
+            through = self._stored_through()
+            while self._watchers and self._watchers[0][0] <= through:
+                _call(heapq.heappop(self._watchers)[2])
         if self._pending:  # the daemon thread writes (or retries) what is left
             self._work.notify()
 

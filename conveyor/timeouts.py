@@ -2,7 +2,7 @@
 
 Celery handles a hard time limit in the worker's main process
 (``Request.on_timeout``), where the task's own request context is not
-available. ``ConveyorRequest`` (the ``Request`` class of every conveyor task)
+available. ``ConveyorRequest`` (conveyor/request.py, the ``Request`` class of every task)
 hands what the failure handling needs — which attempt this was, the queue, the
 worker — to ``ConveyorTask.on_failure`` through a context variable, and
 ``ConveyorTask`` records the attempt as failed with reason ``time_limit`` and
@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 from typing import Any
-
-from celery.worker.request import Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +47,3 @@ def timeout_info(request_dict: Any, delivery_info: Any, hostname: Any, limit: An
         hostname=hostname if isinstance(hostname, str) else None,
         limit=float(limit or 0),
     )
-
-
-class ConveyorRequest(Request):  # type: ignore[misc]
-    def on_timeout(self, soft: bool, timeout: float) -> None:
-        if soft:
-            super().on_timeout(soft, timeout)
-            return
-        info = timeout_info(self.request_dict, self.delivery_info, self.hostname, timeout)
-        token = _current.set(info)
-        try:
-            super().on_timeout(soft, timeout)
-        finally:
-            _current.reset(token)

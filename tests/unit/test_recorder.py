@@ -279,3 +279,44 @@ def test_an_interrupted_flush_gives_its_events_back() -> None:
         recorder.flush_job(job_id, 5)
     assert recorder.flush_job(job_id, 5)  # not stuck "in flight": written again
     assert store.get_job(job_id).state is JobState.STARTED  # type: ignore[union-attr]
+
+
+def test_when_stored_calls_back_after_the_write_not_before() -> None:
+    store = CountingStore()
+    store.gate.clear()  # writes wait
+    ids = _jobs(store, 1)
+    recorder = BatchRecorder(store, batch_size=10, interval=0.01)
+    called = threading.Event()
+    recorder.record(JobEvent(ids[0], JobState.STARTED))
+    recorder.record(JobEvent(ids[0], JobState.SUCCEEDED))
+    recorder.when_stored(ids[0], called.set)
+    assert store.writing.wait(2)
+    assert not called.wait(0.2)  # the write is held: no callback yet
+    store.gate.set()
+    assert called.wait(2)
+    assert store.get_job(ids[0]).state is JobState.SUCCEEDED  # type: ignore[union-attr]
+    recorder.close()
+
+
+def test_when_stored_calls_back_at_once_when_nothing_is_pending() -> None:
+    store = CountingStore()
+    recorder = BatchRecorder(store, batch_size=10, interval=0.01)
+    calls: list[str] = []
+    recorder.when_stored("job-x", lambda: calls.append("x"))
+    assert calls == ["x"]
+    recorder.close()
+
+
+def test_when_stored_waits_out_a_store_outage() -> None:
+    store = CountingStore(failures=2)
+    ids = _jobs(store, 3)
+    recorder = BatchRecorder(store, batch_size=10, interval=0.01)
+    called: list[str] = []
+    done = threading.Event()
+    for job_id in ids:
+        recorder.record(JobEvent(job_id, JobState.STARTED))
+    recorder.when_stored(ids[-1], lambda: (called.append("stored"), done.set()))
+    assert done.wait(5)
+    assert called == ["stored"]  # once, after the retries succeeded
+    assert all(store.get_job(i).state is JobState.STARTED for i in ids)  # type: ignore[union-attr]
+    recorder.close()

@@ -1,0 +1,109 @@
+"""Deferred acks (conveyor/acks.py): the pipe from pool children and the held acks."""
+
+from __future__ import annotations
+
+import os
+
+from conveyor.acks import ATOMIC_WRITE, AckPipe, DeferredAcks, run_key
+
+
+class Request:
+    def __init__(self) -> None:
+        self.acked = 0
+
+    def ack_now(self) -> None:
+        self.acked += 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _acks(clock: Clock | None = None) -> tuple[DeferredAcks, list[str]]:
+    qos: list[str] = []
+    pipe = AckPipe()
+    acks = DeferredAcks(
+        pipe,
+        timeout=30,
+        on_hold=lambda: qos.append("+"),
+        on_release=lambda: qos.append("-"),
+        clock=clock or Clock(),
+    )
+    return acks, qos
+
+
+def test_an_ack_is_held_until_its_run_is_stored() -> None:
+    acks, qos = _acks()
+    request = Request()
+    acks.defer(run_key("job-1", 0), request)
+    assert request.acked == 0
+    assert acks.pending == 1
+    acks.stored([run_key("job-1", 1)])  # another attempt of the same job: not this one
+    assert request.acked == 0
+    acks.stored([run_key("job-1", 0)])
+    assert request.acked == 1
+    assert acks.pending == 0
+    assert qos == ["+", "-"]  # prefetch raised while held, lowered when released
+    acks.pipe.close()
+
+
+def test_a_key_that_arrives_first_releases_the_ack_at_once() -> None:
+    acks, qos = _acks()
+    acks.stored(["job-2:0"])
+    request = Request()
+    acks.defer("job-2:0", request)
+    assert request.acked == 1
+    assert qos == []  # never held
+    assert acks.early == {}
+    acks.pipe.close()
+
+
+def test_a_run_never_stored_is_acked_after_the_timeout() -> None:
+    clock = Clock()
+    acks, qos = _acks(clock)
+    request = Request()
+    acks.defer("job-3:0", request)
+    clock.now += 29
+    assert acks.sweep() == 0
+    assert request.acked == 0
+    clock.now += 2
+    assert acks.sweep() == 1
+    assert request.acked == 1
+    assert qos == ["+", "-"]
+    acks.stored(["job-3:0"])  # arrives late: remembered, then forgotten after the timeout
+    clock.now += 31
+    acks.sweep()
+    assert acks.early == {}
+    acks.pipe.close()
+
+
+def test_keys_cross_the_pipe_from_a_child() -> None:
+    acks, _ = _acks()
+    requests = {f"job-{i}:0": Request() for i in range(300)}
+    for key, request in requests.items():
+        acks.defer(key, request)
+    pid = os.fork()
+    if pid == 0:  # the pool child
+        os._exit(acks.pipe.notify(requests))
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # nothing dropped
+    acks.on_readable()
+    assert all(request.acked == 1 for request in requests.values())
+    acks.pipe.close()
+
+
+def test_a_full_pipe_drops_keys_instead_of_blocking() -> None:
+    pipe = AckPipe()
+    key = "x" * (ATOMIC_WRITE - 1)
+    dropped = 0
+    for _ in range(100_000):  # far more than a pipe buffer holds
+        dropped += pipe.notify([key])
+        if dropped:
+            break
+    assert dropped == 1
+    assert all(len(line) == ATOMIC_WRITE - 1 for line in pipe.read())  # whole keys only
+    pipe.close()
