@@ -83,6 +83,10 @@ class Run:
     drain_seconds: float
     finished: int
     recorded: int | None = None
+    #: CPU ms per job of the worker processes (and, for conveyor on PostgreSQL, of the
+    #: store's backends) between the first job seen and the last: steadier than the rate
+    #: on a busy machine
+    cpu_ms_per_job: float | None = None
 
 
 @dataclass
@@ -139,22 +143,67 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, waited: bool) -> tuple[int, float]:
+    """(parent pid, CPU seconds) of a live process; ``waited`` adds its reaped children's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1, 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if waited:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return int(fields[1]), ticks / _TICK
+
+
+def _cpu(roots: list[int], database: str) -> float:
+    """CPU seconds used so far by the worker trees under ``roots`` and by PostgreSQL's
+    backends serving ``database`` (the job store's share of the work)."""
+    parents = {int(e): _proc_cpu(int(e), False)[0] for e in os.listdir("/proc") if e.isdigit()}
+    tree, frontier = set(roots), set(roots)
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - tree
+        tree |= frontier
+    total = sum(_proc_cpu(pid, pid in roots)[1] for pid in tree)
+    if database:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+            ).fetchall()
+        total += sum(_proc_cpu(int(row[0]), False)[1] for row in rows)
+    return total
+
+
 def _drain(
-    options: Options, client: redis.Redis, start: Callable[[], list[subprocess.Popen[bytes]]]
-) -> tuple[float, float, int]:
+    options: Options,
+    client: redis.Redis,
+    start: Callable[[], list[subprocess.Popen[bytes]]],
+    database: str = "",
+) -> tuple[float, float, int, float]:
+    """(first start, last end, jobs done, CPU ms per job from the first job to the last)."""
     client.delete("bench:drain:probe")
     procs = start()
+    roots = [p.pid for p in procs]
+    cpu_first: float | None = None
+    done_first = 0
     try:
         deadline = time.monotonic() + options.timeout
         while time.monotonic() < deadline:
             count = read(client)[2]
+            if cpu_first is None and count > 0:
+                cpu_first, done_first = _cpu(roots, database), count
             if count >= options.jobs:
                 break
             if any(p.poll() is not None for p in procs):
                 raise SystemExit("a worker exited during the run")
             time.sleep(0.2)
         time.sleep(0.2)  # the probe's last report
-        return read(client)
+        first, last, count = read(client)
+        used = _cpu(roots, database) - (cpu_first or 0.0)
+        per_job = 1000 * used / max(count - done_first, 1)
+        return first, last, count, round(per_job, 3)
     finally:
         _stop(procs)
 
@@ -194,9 +243,11 @@ def run_celery(options: Options, client: redis.Redis) -> Run:
             for n in range(options.workers)
         ]
 
-    first, last, count = _drain(options, client, start)
+    first, last, count, cpu = _drain(options, client, start)
     seconds = max(last - first, 1e-9)
-    return Run("celery", round(enqueue, 1), round(count / seconds, 1), round(seconds, 3), count)
+    return Run(
+        "celery", round(enqueue, 1), round(count / seconds, 1), round(seconds, 3), count, None, cpu
+    )
 
 
 class _Store:
@@ -262,7 +313,7 @@ def run_conveyor(options: Options, client: redis.Redis) -> Run:
                 for n in range(options.workers)
             ]
 
-        first, last, count = _drain(options, client, start)
+        first, last, count, cpu = _drain(options, client, start, target.database)
         page = store.list_jobs(JobFilter(task=TASK), options.jobs + 1)
         states = Counter(job.state.value for job in page.items)
         recorded = states.get(JobState.SUCCEEDED.value, 0)
@@ -273,7 +324,13 @@ def run_conveyor(options: Options, client: redis.Redis) -> Run:
         target.close()
     seconds = max(last - first, 1e-9)
     return Run(
-        "conveyor", round(enqueue, 1), round(count / seconds, 1), round(seconds, 3), count, recorded
+        "conveyor",
+        round(enqueue, 1),
+        round(count / seconds, 1),
+        round(seconds, 3),
+        count,
+        recorded,
+        cpu,
     )
 
 

@@ -1,38 +1,40 @@
-"""Deferred acknowledgements: a prefork worker acks a message once its run is recorded.
+"""Deferred acknowledgements: a worker acks a message once its run is recorded.
 
 Record-before-ack means a message is acknowledged only after the job store holds
 the run's outcome: if the worker dies in between, the message comes back and the
 cancel gate (which reads the store) decides whether it runs again. Celery
-acknowledges a late-ack message in the worker's main process as soon as the pool
-child returns, so the child used to write its job's events itself, one store
-transaction per job, before returning.
+acknowledges a late-ack message as soon as the task returns, so the task's
+process used to write its job's events itself, one store transaction per job,
+before returning.
 
-In a prefork worker on an event loop (Redis, RabbitMQ) the child no longer waits:
-its batch recorder writes the run's events together with other runs' events
-(one transaction for many jobs) and then writes the run's key (job id and
-attempt) to a pipe the main process created before forking. The main process
-holds the acknowledgement of each finished run (``DeferredAcks.defer``, called by
-``ConveyorRequest.acknowledge``) until the key arrives, raising the consumer's
-prefetch by one per held message so that waiting acks never starve the pool.
+In a prefork or threads worker on an event loop (Redis, RabbitMQ) the task no
+longer waits: the batch recorder of its process writes the run's events together
+with other runs' events (one transaction for many jobs) and then writes the run's
+key (job id and attempt) to a pipe the main process created before forking. The
+main process holds the acknowledgement of each finished run
+(``DeferredAcks.defer``, called by ``ConveyorRequest.acknowledge``) until the key
+arrives, and sends it from its event loop, raising the consumer's prefetch by one
+per held message so that waiting acks never starve the pool.
 
 What happens when something goes wrong:
 
-* the child dies before its recorder wrote the run: the key never arrives; after
+* the process dies before its recorder wrote the run: the key never arrives; after
   ``timeout`` seconds the main process acknowledges anyway and logs
   ``record_ack_timeout`` (the same outcome as a record flush that times out);
 * the main process stops with acks still held: the broker delivers those messages
   again; the gate finds their runs finished in the store and skips them;
-* the pipe is full (the main process is not reading): the child drops the key
+* the pipe is full (the main process is not reading): the key is dropped
   (non-blocking write) and the timeout above acknowledges the message.
 
-Without an event loop (threads, gevent, solo pools, the embedded broker) nothing
-is deferred: the task's thread stores its job's events before returning, as before.
+Without an event loop (gevent, solo, the embedded broker) nothing is deferred:
+the task's thread stores its job's events before returning.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -40,6 +42,7 @@ from typing import Any, Protocol
 import structlog
 from celery import bootsteps
 from celery.concurrency.prefork import TaskPool as PreforkPool
+from celery.concurrency.thread import TaskPool as ThreadsPool
 
 log = structlog.get_logger("conveyor.worker")
 
@@ -69,7 +72,7 @@ class AckPipe:
         self.owner = os.getpid()
 
     def notify(self, keys: Iterable[str]) -> int:
-        """Send ``keys`` (called in a pool child); returns how many were dropped."""
+        """Send ``keys`` (from a pool child or a task thread); returns how many were dropped."""
         dropped = 0
         for chunk in _chunks([key.encode() + b"\n" for key in keys]):
             try:
@@ -128,29 +131,36 @@ class DeferredAcks:
         self.on_hold = on_hold
         self.on_release = on_release
         self.clock = clock
+        self._lock = threading.Lock()  # a threads pool defers from its task threads
         self.held: dict[str, list[tuple[float, Ackable]]] = {}
         self.early: dict[str, list[float]] = {}  # keys that came before their ack was asked for
 
     def defer(self, key: str, request: Ackable) -> None:
-        arrived = self.early.get(key)
-        if arrived:
+        """Hold ``request``'s ack until ``key`` arrives (at once if it already did)."""
+        with self._lock:
+            arrived = self.early.get(key)
+            if not arrived:
+                # counted before it can be released (by the event loop's thread)
+                self.on_hold()
+                self.held.setdefault(key, []).append((self.clock() + self.timeout, request))
+                return
             arrived.pop(0)
             if not arrived:
                 del self.early[key]
-            request.ack_now()
-            return
-        self.held.setdefault(key, []).append((self.clock() + self.timeout, request))
-        self.on_hold()
+        request.ack_now()
 
     def stored(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            waiting = self.held.get(key)
-            if not waiting:
-                self.early.setdefault(key, []).append(self.clock() + self.timeout)
-                continue
-            _, request = waiting.pop(0)
-            if not waiting:
-                del self.held[key]
+        released: list[Ackable] = []
+        with self._lock:
+            for key in keys:
+                waiting = self.held.get(key)
+                if not waiting:
+                    self.early.setdefault(key, []).append(self.clock() + self.timeout)
+                    continue
+                released.append(waiting.pop(0)[1])
+                if not waiting:
+                    del self.held[key]
+        for request in released:
             self._release(request)
 
     def on_readable(self, *_: Any) -> None:
@@ -158,27 +168,29 @@ class DeferredAcks:
 
     def sweep(self) -> int:
         """Acknowledge held runs whose record never arrived in time; forget stale early keys."""
-        now = self.clock()
-        expired = 0
-        for key in list(self.held):
-            waiting = self.held[key]
-            while waiting and waiting[0][0] <= now:
-                _, request = waiting.pop(0)
-                expired += 1
-                log.warning("record_ack_timeout", run=key, timeout=self.timeout)
-                self._release(request)
-            if not waiting:
-                del self.held[key]
-        for key in list(self.early):
-            kept = [deadline for deadline in self.early[key] if deadline > now]
-            if kept:
-                self.early[key] = kept
-            else:
-                del self.early[key]
-        return expired
+        expired: list[tuple[str, Ackable]] = []
+        with self._lock:
+            now = self.clock()
+            for key in list(self.held):
+                waiting = self.held[key]
+                while waiting and waiting[0][0] <= now:
+                    expired.append((key, waiting.pop(0)[1]))
+                if not waiting:
+                    del self.held[key]
+            for key in list(self.early):
+                kept = [deadline for deadline in self.early[key] if deadline > now]
+                if kept:
+                    self.early[key] = kept
+                else:
+                    del self.early[key]
+        for key, request in expired:
+            log.warning("record_ack_timeout", run=key, timeout=self.timeout)
+            self._release(request)
+        return len(expired)
 
-    def release_all(self) -> None:
-        """Read what arrived, then acknowledge the rest (the worker is stopping)."""
+    def release_stored(self) -> None:
+        """Acknowledge the runs whose keys are waiting in the pipe (the worker is stopping;
+        the rest come back from the broker and the gate skips the finished ones)."""
         self.on_readable()
 
     @property
@@ -204,15 +216,15 @@ def deferred() -> DeferredAcks | None:
     return None
 
 
-def child_pipe() -> AckPipe | None:
-    """In a pool child of a worker that defers acks: the pipe to report stored runs."""
-    if _pipe is not None and _pipe.owner != os.getpid():
-        return _pipe
-    return None
+def run_pipe() -> AckPipe | None:
+    """In a worker that defers acks (its pool children, its task threads): the pipe on
+    which to report stored runs."""
+    return _pipe
 
 
-def _uses_prefork(c: Any) -> bool:
-    return isinstance(getattr(c, "pool", None), PreforkPool)
+def _runs_tasks_apart(c: Any) -> bool:
+    """Prefork children or a threads pool: tasks run outside the event loop's thread."""
+    return isinstance(getattr(c, "pool", None), (PreforkPool, ThreadsPool))
 
 
 class DeferredAcksStep(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -231,7 +243,7 @@ class DeferredAcksStep(bootsteps.StartStopStep):  # type: ignore[misc]
         settings = getattr(c.app, "conveyor_settings", None)
         if settings is None or not settings.record_before_ack:
             return
-        if getattr(c, "hub", None) is None or not _uses_prefork(c):
+        if getattr(c, "hub", None) is None or not _runs_tasks_apart(c):
             return
         pipe = AckPipe()
         self.acks = DeferredAcks(
@@ -252,7 +264,7 @@ class DeferredAcksStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def stop(self, c: Any) -> None:
         if self.acks is not None:
-            self.acks.release_all()
+            self.acks.release_stored()
 
     def shutdown(self, c: Any) -> None:
         self.stop(c)

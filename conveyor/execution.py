@@ -98,13 +98,13 @@ class ConveyorTask(Task):  # type: ignore[misc]
         runtime = runtime_for(self.app)
         limit = runtime.settings.result_max_bytes
         self._each_hook("on_success", self.request.id or "", jsonable_result(result, limit))
-        if acks.child_pipe() is None:
+        if acks.run_pipe() is None:
             self._before_ack()
 
     def _before_ack(self) -> None:
         """The run's last event is recorded: the message's ack must wait until it is stored.
 
-        In a pool child of a worker that defers acks (:mod:`conveyor.acks`) the recorder
+        In a worker that defers acks (:mod:`conveyor.acks`) the recorder
         tells the main process once the run is stored; elsewhere this thread stores the
         job's events now and returns when they are.
         """
@@ -112,7 +112,7 @@ class ConveyorTask(Task):  # type: ignore[misc]
         if not runtime.settings.record_before_ack or self.request.called_directly:
             return
         job_id = self.request.id or ""
-        pipe = acks.child_pipe()
+        pipe = acks.run_pipe()
         if pipe is not None:
             key = acks.run_key(job_id, int(self.request.retries or 0))
             runtime.recorder.when_stored(job_id, lambda: pipe.notify([key]))

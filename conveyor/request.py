@@ -6,8 +6,8 @@ limit kills the child). conveyor's request adds two things:
 
 * a hard time limit is handed to ``ConveyorTask.on_failure`` through
   :mod:`conveyor.timeouts`, so the attempt is recorded as failed (``time_limit``);
-* in a prefork worker that defers acks (:mod:`conveyor.acks`), the acknowledgement
-  of a run the pool child finished waits until the child's recorder has stored it.
+* in a worker that defers acks (:mod:`conveyor.acks`), the acknowledgement of a run
+  the pool finished waits until the recorder has stored it.
   Acks the child has nothing to record for (a hard time limit, a lost worker, a
   message that never reached a child) are sent at once, as Celery does.
 """
@@ -27,13 +27,13 @@ _CHILD_GONE = (WorkerLostError, Terminated, TimeLimitExceeded, SystemExit, Keybo
 
 
 class ConveyorRequest(Request):  # type: ignore[misc]
-    #: set once a pool child took the message; only such a run is recorded by the child
-    conveyor_in_child = False
+    #: set once the pool took the message; only such a run reports its record
+    conveyor_in_pool = False
     #: the next acknowledgement goes out at once (nothing to wait for)
     conveyor_ack_now = False
 
     def on_accepted(self, pid: int, time_accepted: float) -> None:
-        self.conveyor_in_child = True
+        self.conveyor_in_pool = True
         super().on_accepted(pid, time_accepted)
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
@@ -59,7 +59,7 @@ class ConveyorRequest(Request):  # type: ignore[misc]
 
     def acknowledge(self) -> None:
         held = acks.deferred()
-        if held is None or self.acknowledged or self.conveyor_ack_now or not self.conveyor_in_child:
+        if held is None or self.acknowledged or self.conveyor_ack_now or not self.conveyor_in_pool:
             super().acknowledge()
             return
         retries = (self.request_dict or {}).get("retries") or 0

@@ -1,7 +1,7 @@
-"""A prefork worker on Redis acknowledges a message only once the job store holds its run.
+"""A prefork or threads worker on Redis acknowledges a message only once the job store holds its run.
 
-The pool child does not wait for the store (conveyor/acks.py): its recorder writes many
-runs in one transaction and tells the main process, which then acknowledges. Proven
+The task does not wait for the store (conveyor/acks.py): the recorder writes many runs in
+one transaction and tells the main process, which then acknowledges. Proven
 here by holding PostgreSQL's jobs table locked against writes: the task runs, but its
 message stays unacknowledged in Redis until the lock goes and the run is stored.
 """
@@ -57,7 +57,8 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_ack_waits_for_the_record(tmp_path: Path, pg_url: str) -> None:
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_ack_waits_for_the_record(tmp_path: Path, pg_url: str, pool: str) -> None:
     stack = _stack(tmp_path, pg_url)
     broker = redis.Redis.from_url(f"{REDIS_URL}/{DB}")
     marks = tmp_path / "marks"
@@ -67,7 +68,7 @@ def test_ack_waits_for_the_record(tmp_path: Path, pg_url: str) -> None:
     plain = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"))
     try:
         plain.execute("LOCK TABLE jobs IN EXCLUSIVE MODE")  # reads pass, writes wait
-        stack.start("worker", "-P", "prefork", "-c", "2", log_name="worker")
+        stack.start("worker", "-P", pool, "-c", "2", log_name="worker")
         _wait((marks / job.id).exists, 30, "the task to run")
         time.sleep(1.0)  # the recorder's write is blocked: the ack must not have gone out
         assert _unacked(broker) == 1, stack.logs()[-2000:]
@@ -83,12 +84,13 @@ def test_ack_waits_for_the_record(tmp_path: Path, pg_url: str) -> None:
         stack.stop_all()
 
 
-def test_every_message_is_acked_once_recorded(tmp_path: Path, pg_url: str) -> None:
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_every_message_is_acked_once_recorded(tmp_path: Path, pg_url: str, pool: str) -> None:
     stack = _stack(tmp_path, pg_url)
     broker = redis.Redis.from_url(f"{REDIS_URL}/{DB}")
     client = Client(stack)
     ids = [client.submit("tests.echo", str(i)).id for i in range(JOBS)]
-    stack.start("worker", "-P", "prefork", "-c", "2", log_name="worker")
+    stack.start("worker", "-P", pool, "-c", "2", log_name="worker")
     try:
         for job_id in ids:
             assert client.wait(job_id).state is JobState.SUCCEEDED
