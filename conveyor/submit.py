@@ -33,6 +33,7 @@ from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
 from conveyor.task import TaskRegistry, registry
+from conveyor.task_messages import Outgoing
 
 log = structlog.get_logger("conveyor.submit")
 
@@ -196,22 +197,38 @@ class Submitter:
         caller has declared the job's queue on ``producer`` already (bulk publishing).
         """
         options: dict[str, Any] = {"declare": []} if declared else {}
+        out = self.outgoing(job, retries=retries)
         self.app.send_task(
-            job.task,
-            args=list(job.args),
-            kwargs=dict(job.kwargs),
-            task_id=job.id,
-            queue=job.queue,
-            priority=broker_priority(self.settings, job.priority),
-            eta=job.scheduled_for if job.scheduled_for and job.scheduled_for > utcnow() else None,
+            out.task,
+            args=out.args,
+            kwargs=out.kwargs,
+            task_id=out.id,
+            queue=out.queue,
+            priority=out.priority,
+            eta=out.eta,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
             producer=producer,
-            headers=_headers(job),
-            retries=retries,
+            headers=out.headers,
+            retries=out.retries,
             # conveyor keeps results in its job store: no result-backend watch per job
             ignore_result=True,
             **options,
+        )
+
+    def outgoing(self, job: Job, *, retries: int = 0) -> Outgoing:
+        """The message ``job`` is published as (by ``send_task`` or conveyor.task_messages)."""
+        due = job.scheduled_for
+        return Outgoing(
+            task=job.task,
+            id=job.id,
+            args=list(job.args),
+            kwargs=dict(job.kwargs),
+            queue=job.queue,
+            priority=broker_priority(self.settings, job.priority),
+            eta=due if due is not None and due > utcnow() else None,
+            headers=_headers(job),
+            retries=retries,
         )
 
     def _run_inline(self, job: Job) -> Job:
@@ -266,7 +283,7 @@ class Submitter:
     def publish_many(self, jobs: Sequence[Job]) -> Published:
         """Publish jobs already recorded in the store, pipelined where the broker allows
         (see conveyor.publishing); returns which were sent and which were not."""
-        return publish_many(self.app, jobs, self._send)
+        return publish_many(self.app, jobs, self._send, describe=self.outgoing)
 
     def _send(self, job: Job, producer: Any) -> None:
         self.dispatch(job, producer=producer, declared=True)
