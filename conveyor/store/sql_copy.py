@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection
@@ -37,6 +38,10 @@ def copy_supported(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
+def _enum_value(value: Enum) -> Any:
+    return value.value
+
+
 def _json(value: Any) -> str | None:
     if value is None:
         return None
@@ -47,15 +52,19 @@ def _json(value: Any) -> str | None:
     return json.dumps(value)
 
 
+#: the jobs row of a Job as a tuple in column order (one C call), then the conversions
+_columns_of = attrgetter(*_JOB_COLUMNS)
+_CONVERT = tuple(
+    (index, _json if name in _JSON_COLUMNS else _enum_value)
+    for index, name in enumerate(_JOB_COLUMNS)
+    if name in _JSON_COLUMNS or name == "state"
+)
+
+
 def _job_values(job: Job) -> list[Any]:
-    values = []
-    for column in _JOB_COLUMNS:
-        value = getattr(job, column)
-        if column in _JSON_COLUMNS:
-            value = _json(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        values.append(value)
+    values = list(_columns_of(job))
+    for index, convert in _CONVERT:
+        values[index] = convert(values[index])
     return values
 
 
