@@ -3,7 +3,8 @@ workload, batch part only), on PostgreSQL + Redis; or a profile of it in-process
 
     python -m bench.api_batch --redis-url redis://127.0.0.1:6395/0 \
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/batch_bench --reps 3
-    python -m bench.api_batch ... --profile        # pyinstrument, in-process (TestClient)
+    python -m bench.api_batch ... --profile        # pyinstrument, in-process (ASGI transport)
+    python -m bench.api_batch ... --in-process     # in-process, with CPU seconds per job
 
 Each repetition starts a fresh ``conveyor api`` process, warms it with one batch, then
 times ``--batches`` POSTs of 1,000 jobs one after another. Redis is flushed and the jobs
@@ -50,7 +51,7 @@ def http_run(adapter: ConveyorAdapter, batches: int) -> float:
     return jobs / seconds
 
 
-def profile_run(adapter: ConveyorAdapter, batches: int) -> None:
+def profile_run(adapter: ConveyorAdapter, batches: int, profile: bool = True) -> None:
     """The API app driven in this thread (httpx's ASGI transport, the submit called on the
     event loop instead of a worker thread) so one profiler sees every step of a batch."""
     import asyncio  # noqa: PLC0415
@@ -80,14 +81,22 @@ def profile_run(adapter: ConveyorAdapter, batches: int) -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api)) as client:
             await post_all(client, 1)  # warm-up
             began = time.perf_counter()
-            with profiler:
+            if profile:
+                with profiler:
+                    await post_all(client, batches)
+            else:
                 await post_all(client, batches)
             return time.perf_counter() - began
 
     profiler = Profiler(interval=0.0005, async_mode="disabled")
+    began_cpu = time.process_time()
     seconds = asyncio.run(run())
-    print(profiler.output_text(unicode=False, color=False, show_all=False))
-    print(f"in-process (profiled): {batches * BATCH / seconds:,.0f} jobs/s")
+    cpu = time.process_time() - began_cpu
+    if profile:
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+    jobs = batches * BATCH
+    kind = "profiled" if profile else "not profiled"
+    print(f"in-process ({kind}): {jobs / seconds:,.0f} jobs/s, {cpu / jobs * 1e6:.0f} us CPU/job")
 
 
 def main() -> None:
@@ -96,15 +105,16 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="in-process, pyinstrument")
+    parser.add_argument("--in-process", action="store_true", help="in-process, CPU per job")
     ns = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         adapter = ConveyorAdapter(Context(ns.redis_url, ns.database_url, data_dir))
         adapter.prepare()
         try:
-            if ns.profile:
+            if ns.profile or ns.in_process:
                 _reset(ns.redis_url, ns.database_url)
-                profile_run(adapter, ns.batches)
+                profile_run(adapter, ns.batches, profile=ns.profile)
                 return
             rates = []
             for rep in range(ns.reps):
