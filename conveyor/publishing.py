@@ -8,6 +8,12 @@ module does not cover is built by ``send_task`` as before. Brokers without batch
 support in kombu (RabbitMQ, the embedded ``filesystem://``) publish one by one
 through ``send_task`` inside the same call.
 
+``ready`` lets the caller finish something before anything reaches the broker
+(the submitter writes the jobs' rows meanwhile, in another thread): on Redis the
+first chunk is built and buffered, then ``ready`` is awaited, then flushed; other
+brokers await it before the first publish. It is awaited in every case before
+``publish_many`` returns, and its error, if any, is raised with nothing sent.
+
 On Redis a chunk is sent or not as a whole as far as the caller knows: when a chunk's
 flush fails, kombu cannot say which of its messages Redis received (a pipeline
 is not a transaction), so every job of that chunk is reported unsent, exactly
@@ -68,11 +74,55 @@ def publish_many(
     *,
     describe: Describe | None = None,
     chunk: int = CHUNK,
+    ready: Callable[[], None] | None = None,
 ) -> Published:
     """Publish ``jobs`` in order over one producer, ``chunk`` per pipelined flush.
 
     ``send`` publishes one job through Celery; with ``describe``, the jobs are built
-    by conveyor.task_messages where it covers them (``send`` does the rest)."""
+    by conveyor.task_messages where it covers them (``send`` does the rest). Nothing
+    reaches the broker before ``ready`` has returned (see the module's notes)."""
+    gate = _Gate(ready)
+    try:
+        try:
+            return _publish(app, jobs, send, describe, chunk, gate)
+        finally:
+            gate.wait()
+    except _NotReady as stop:  # the caller's own error, raised as is: nothing was sent
+        raise stop.error from None
+
+
+class _NotReady(Exception):
+    """``ready`` failed (never taken for a broker error on the way out)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Gate:
+    """Awaits ``ready`` once."""
+
+    def __init__(self, ready: Callable[[], None] | None) -> None:
+        self._ready = ready
+
+    def wait(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is None:
+            return
+        try:
+            ready()
+        except Exception as exc:
+            raise _NotReady(exc) from exc
+
+
+def _publish(
+    app: Celery,
+    jobs: Sequence[Job],
+    send: Send,
+    describe: Describe | None,
+    chunk: int,
+    gate: _Gate,
+) -> Published:
     outcome = Published()
     if not jobs:
         return outcome
@@ -80,6 +130,8 @@ def publish_many(
         with app.producer_or_acquire() as producer:
             # without batch support each publish is done when send returns
             batching = bool(producer.supports_batch_publish)
+            if not batching:
+                gate.wait()
             direct = DirectMessages.for_batch(app, producer) if describe else None
             if direct is not None and describe is not None:
                 send = _direct_or(direct, describe, send)
@@ -96,6 +148,7 @@ def publish_many(
                         if _sent_one(send, job, producer, outcome):
                             # batched: sent once the batch is flushed (when the block ends)
                             (buffered if batching else outcome.sent).append(job)
+                    gate.wait()  # an error here discards the batch: nothing is sent
                 outcome.sent.extend(buffered)
     except PUBLISH_ERRORS as exc:  # the broker failed: the rest is unsent
         done = {job.id for job in [*outcome.sent, *outcome.unsent]}

@@ -6,7 +6,7 @@ through ``Submitter`` so every entry point validates and records the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from conveyor.errors import (
     SubmitRefused,
     TaskNotFound,
 )
+from conveyor.in_thread import InThread
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
@@ -266,11 +267,14 @@ class Submitter:
             job.id: self._submit_single(job) for job in accepted if not _bulk_ready(job)
         }
         bulk = [job for job in accepted if _bulk_ready(job)]
-        self.store.create_jobs(bulk)
-        if self.inline:
+        if self.inline or not bulk:
+            self.store.create_jobs(bulk)
             done: dict[str, Job | ConveyorError] = {j.id: self._run_inline(j) for j in bulk}
         else:
-            done = dict(self._publish_all(bulk))
+            # the rows are written in another thread while the messages are built; none
+            # is sent before the rows are committed (publishing.publish_many's ``ready``)
+            written = InThread(self.store.create_jobs, bulk)
+            done = dict(self._publish_all(bulk, ready=written.result))
         done.update(single)
         return [done.get(o.id, o) if isinstance(o, Job) else o for o in outcomes]
 
@@ -280,17 +284,22 @@ class Submitter:
         except BrokerUnavailable as exc:
             return exc
 
-    def publish_many(self, jobs: Sequence[Job]) -> Published:
-        """Publish jobs already recorded in the store, pipelined where the broker allows
-        (see conveyor.publishing); returns which were sent and which were not."""
-        return publish_many(self.app, jobs, self._send, describe=self.outgoing)
+    def publish_many(
+        self, jobs: Sequence[Job], ready: Callable[[], None] | None = None
+    ) -> Published:
+        """Publish jobs recorded in the store (or, with ``ready``, once it returns),
+        pipelined where the broker allows (see conveyor.publishing); returns which were
+        sent and which were not."""
+        return publish_many(self.app, jobs, self._send, describe=self.outgoing, ready=ready)
 
     def _send(self, job: Job, producer: Any) -> None:
         self.dispatch(job, producer=producer, declared=True)
 
-    def _publish_all(self, jobs: Sequence[Job]) -> dict[str, ConveyorError]:
+    def _publish_all(
+        self, jobs: Sequence[Job], ready: Callable[[], None] | None = None
+    ) -> dict[str, ConveyorError]:
         """Publish ``jobs`` in bulk; the ones that could not be sent are deleted."""
-        outcome = self.publish_many(jobs)
+        outcome = self.publish_many(jobs, ready)
         if outcome.unsent:
             for job in outcome.unsent:
                 self.store.delete_job(job.id)
