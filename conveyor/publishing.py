@@ -1,11 +1,18 @@
 """Publishing many jobs to the broker at once.
 
-Every message is still built by Celery's own ``send_task`` (the same body,
-headers, queue, priority and eta as a one-by-one publish), but on Redis the
-writes go through kombu's ``Producer.batch()``: the LPUSHes (and task-sent
-events) of a chunk of jobs reach Redis in one pipelined round trip instead of
-one round trip each. Brokers without batch support in kombu (RabbitMQ, the
-embedded ``filesystem://``) publish one by one inside the same call.
+On Redis the writes go through kombu's ``Producer.batch()``: the LPUSHes of a
+chunk of jobs reach Redis in one pipelined round trip instead of one round trip
+each, and the messages are built by conveyor.task_messages (the very message
+Celery's ``send_task`` would build, without its per-call overhead); a job that
+module does not cover is built by ``send_task`` as before. Brokers without batch
+support in kombu (RabbitMQ, the embedded ``filesystem://``) publish one by one
+through ``send_task`` inside the same call.
+
+``ready`` lets the caller finish something before anything reaches the broker
+(the submitter writes the jobs' rows meanwhile, in another thread): on Redis the
+first chunk is built and buffered, then ``ready`` is awaited, then flushed; other
+brokers await it before the first publish. It is awaited in every case before
+``publish_many`` returns, and its error, if any, is raised with nothing sent.
 
 On Redis a chunk is sent or not as a whole as far as the caller knows: when a chunk's
 flush fails, kombu cannot say which of its messages Redis received (a pipeline
@@ -26,6 +33,7 @@ from kombu.exceptions import BatchPublishError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from conveyor.jobs import Job
+from conveyor.task_messages import DirectMessages, Outgoing
 
 #: jobs per pipelined round trip (one Redis pipeline flush)
 CHUNK = 500
@@ -45,6 +53,8 @@ DECLARE_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "i
 
 #: publishes one job on the producer it is given (its queue already declared on it)
 Send = Callable[[Job, Any], None]
+#: the message conveyor asks for a job (see conveyor.task_messages)
+Describe = Callable[[Job], Outgoing]
 
 
 @dataclass
@@ -57,8 +67,62 @@ class Published:
     error: Exception | None = None
 
 
-def publish_many(app: Celery, jobs: Sequence[Job], send: Send, *, chunk: int = CHUNK) -> Published:
-    """Publish ``jobs`` in order over one producer, ``chunk`` per pipelined flush."""
+def publish_many(
+    app: Celery,
+    jobs: Sequence[Job],
+    send: Send,
+    *,
+    describe: Describe | None = None,
+    chunk: int = CHUNK,
+    ready: Callable[[], None] | None = None,
+) -> Published:
+    """Publish ``jobs`` in order over one producer, ``chunk`` per pipelined flush.
+
+    ``send`` publishes one job through Celery; with ``describe``, the jobs are built
+    by conveyor.task_messages where it covers them (``send`` does the rest). Nothing
+    reaches the broker before ``ready`` has returned (see the module's notes)."""
+    gate = _Gate(ready)
+    try:
+        try:
+            return _publish(app, jobs, send, describe, chunk, gate)
+        finally:
+            gate.wait()
+    except _NotReady as stop:  # the caller's own error, raised as is: nothing was sent
+        raise stop.error from None
+
+
+class _NotReady(Exception):
+    """``ready`` failed (never taken for a broker error on the way out)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Gate:
+    """Awaits ``ready`` once."""
+
+    def __init__(self, ready: Callable[[], None] | None) -> None:
+        self._ready = ready
+
+    def wait(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is None:
+            return
+        try:
+            ready()
+        except Exception as exc:
+            raise _NotReady(exc) from exc
+
+
+def _publish(
+    app: Celery,
+    jobs: Sequence[Job],
+    send: Send,
+    describe: Describe | None,
+    chunk: int,
+    gate: _Gate,
+) -> Published:
     outcome = Published()
     if not jobs:
         return outcome
@@ -66,6 +130,11 @@ def publish_many(app: Celery, jobs: Sequence[Job], send: Send, *, chunk: int = C
         with app.producer_or_acquire() as producer:
             # without batch support each publish is done when send returns
             batching = bool(producer.supports_batch_publish)
+            if not batching:
+                gate.wait()
+            direct = DirectMessages.for_batch(app, producer) if describe else None
+            if direct is not None and describe is not None:
+                send = _direct_or(direct, describe, send)
             # each queue once here, not once per message (send passes ``declare=[]``)
             for name in sorted({job.queue for job in jobs}):
                 queue = app.amqp.queues.get(name)  # (an unknown one fails in send, below)
@@ -79,12 +148,21 @@ def publish_many(app: Celery, jobs: Sequence[Job], send: Send, *, chunk: int = C
                         if _sent_one(send, job, producer, outcome):
                             # batched: sent once the batch is flushed (when the block ends)
                             (buffered if batching else outcome.sent).append(job)
+                    gate.wait()  # an error here discards the batch: nothing is sent
                 outcome.sent.extend(buffered)
     except PUBLISH_ERRORS as exc:  # the broker failed: the rest is unsent
         done = {job.id for job in [*outcome.sent, *outcome.unsent]}
         outcome.unsent.extend(job for job in jobs if job.id not in done)
         outcome.error = exc
     return outcome
+
+
+def _direct_or(direct: DirectMessages, describe: Describe, send: Send) -> Send:
+    def send_one(job: Job, producer: Any) -> None:
+        if not direct.publish(producer, describe(job)):
+            send(job, producer)
+
+    return send_one
 
 
 def _sent_one(send: Send, job: Job, producer: Any, outcome: Published) -> bool:

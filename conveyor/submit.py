@@ -6,7 +6,7 @@ through ``Submitter`` so every entry point validates and records the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from conveyor.errors import (
     SubmitRefused,
     TaskNotFound,
 )
+from conveyor.in_thread import InThread
 from conveyor.jobs import Job, JobState, new_job_id, utcnow
 from conveyor.policies.delay import plan_delay
 from conveyor.policies.outcome import OVERRIDABLE, effective_policy
@@ -33,6 +34,7 @@ from conveyor.routing import resolve_queue
 from conveyor.settings import Settings
 from conveyor.store.base import JobStore
 from conveyor.task import TaskRegistry, registry
+from conveyor.task_messages import Outgoing
 
 log = structlog.get_logger("conveyor.submit")
 
@@ -196,22 +198,38 @@ class Submitter:
         caller has declared the job's queue on ``producer`` already (bulk publishing).
         """
         options: dict[str, Any] = {"declare": []} if declared else {}
+        out = self.outgoing(job, retries=retries)
         self.app.send_task(
-            job.task,
-            args=list(job.args),
-            kwargs=dict(job.kwargs),
-            task_id=job.id,
-            queue=job.queue,
-            priority=broker_priority(self.settings, job.priority),
-            eta=job.scheduled_for if job.scheduled_for and job.scheduled_for > utcnow() else None,
+            out.task,
+            args=out.args,
+            kwargs=out.kwargs,
+            task_id=out.id,
+            queue=out.queue,
+            priority=out.priority,
+            eta=out.eta,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
             producer=producer,
-            headers=_headers(job),
-            retries=retries,
+            headers=out.headers,
+            retries=out.retries,
             # conveyor keeps results in its job store: no result-backend watch per job
             ignore_result=True,
             **options,
+        )
+
+    def outgoing(self, job: Job, *, retries: int = 0) -> Outgoing:
+        """The message ``job`` is published as (by ``send_task`` or conveyor.task_messages)."""
+        due = job.scheduled_for
+        return Outgoing(
+            task=job.task,
+            id=job.id,
+            args=list(job.args),
+            kwargs=dict(job.kwargs),
+            queue=job.queue,
+            priority=broker_priority(self.settings, job.priority),
+            eta=due if due is not None and due > utcnow() else None,
+            headers=_headers(job),
+            retries=retries,
         )
 
     def _run_inline(self, job: Job) -> Job:
@@ -249,11 +267,14 @@ class Submitter:
             job.id: self._submit_single(job) for job in accepted if not _bulk_ready(job)
         }
         bulk = [job for job in accepted if _bulk_ready(job)]
-        self.store.create_jobs(bulk)
-        if self.inline:
+        if self.inline or not bulk:
+            self.store.create_jobs(bulk)
             done: dict[str, Job | ConveyorError] = {j.id: self._run_inline(j) for j in bulk}
         else:
-            done = dict(self._publish_all(bulk))
+            # the rows are written in another thread while the messages are built; none
+            # is sent before the rows are committed (publishing.publish_many's ``ready``)
+            written = InThread(self.store.create_jobs, bulk)
+            done = dict(self._publish_all(bulk, ready=written.result))
         done.update(single)
         return [done.get(o.id, o) if isinstance(o, Job) else o for o in outcomes]
 
@@ -263,17 +284,22 @@ class Submitter:
         except BrokerUnavailable as exc:
             return exc
 
-    def publish_many(self, jobs: Sequence[Job]) -> Published:
-        """Publish jobs already recorded in the store, pipelined where the broker allows
-        (see conveyor.publishing); returns which were sent and which were not."""
-        return publish_many(self.app, jobs, self._send)
+    def publish_many(
+        self, jobs: Sequence[Job], ready: Callable[[], None] | None = None
+    ) -> Published:
+        """Publish jobs recorded in the store (or, with ``ready``, once it returns),
+        pipelined where the broker allows (see conveyor.publishing); returns which were
+        sent and which were not."""
+        return publish_many(self.app, jobs, self._send, describe=self.outgoing, ready=ready)
 
     def _send(self, job: Job, producer: Any) -> None:
         self.dispatch(job, producer=producer, declared=True)
 
-    def _publish_all(self, jobs: Sequence[Job]) -> dict[str, ConveyorError]:
+    def _publish_all(
+        self, jobs: Sequence[Job], ready: Callable[[], None] | None = None
+    ) -> dict[str, ConveyorError]:
         """Publish ``jobs`` in bulk; the ones that could not be sent are deleted."""
-        outcome = self.publish_many(jobs)
+        outcome = self.publish_many(jobs, ready)
         if outcome.unsent:
             for job in outcome.unsent:
                 self.store.delete_job(job.id)

@@ -5,6 +5,9 @@ Subclass ``WorkflowStoreContract`` and provide a ``store`` fixture: a migrated, 
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
+
 import pytest
 
 from conveyor.jobs import JobEvent, JobState
@@ -31,6 +34,33 @@ class WorkflowStoreContract:
         with pytest.raises(DuplicateJob):
             store.create_jobs([make_job("new"), make_job("taken")])
         assert store.get_job("new") is None
+
+    def test_jobs_created_in_bulk_read_back_as_written(self, store: JobStore) -> None:
+        """Every column a bulk insert writes (COPY on PostgreSQL) reads back unchanged,
+        text that needs escaping in COPY's format included, and equals a one-by-one insert."""
+        tricky = "tab\there\nnew line \\N back\\slash é ☃ 'quote' \"dq\" \\."
+        values = {
+            "task": "reports.build",
+            "queue": "email",
+            "args": (1, 2.5, tricky, None, [True, {"k": tricky}]),
+            "kwargs": {"text": tricky, "nested": {"list": [1, 2]}, "none": None},
+            "priority": 7,
+            "scheduled_for": T0 + timedelta(minutes=3),
+            "callback_url": "https://example.com/hook?a=1&b=\\N",
+            "retry": {"max_retries": 2, "base_delay": 0.5},
+            "replay_of": "dead-1",
+            "rate_limit": "5/s",
+            "workflow_id": "wf-1",
+            "progress": {"done": 1, "total": 3, "message": tricky},
+        }
+        bulk = [make_job("bulk-full", **values), make_job("bulk-bare", state=JobState.SCHEDULED)]
+        store.create_jobs(bulk)
+        single = make_job("single-full", **values)
+        store.create_job(single)
+        assert [store.get_job(job.id) for job in bulk] == bulk
+        read_single = store.get_job("single-full")
+        assert read_single is not None
+        assert dataclasses.replace(read_single, id="bulk-full") == store.get_job("bulk-full")
 
     def test_progress_is_stored_without_changing_state(self, store: JobStore) -> None:
         store.create_job(make_job("p", state=JobState.STARTED, attempts=1))

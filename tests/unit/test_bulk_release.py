@@ -14,6 +14,7 @@ import pytest
 from celery import Celery
 from fastapi.testclient import TestClient
 from kombu.exceptions import BatchPublishError
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from conveyor.api import create_api
 from conveyor.delays import release_due
@@ -23,6 +24,7 @@ from conveyor.keys import create_key
 from conveyor.publishing import publish_many
 from conveyor.scheduler import ScheduleRunner
 from conveyor.settings import Settings, SettingsError, load_settings
+from conveyor.store.base import StoreError
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
 from conveyor.testing import inline_settings
@@ -312,3 +314,102 @@ def test_release_ahead_sends_jobs_early_as_eta_tasks(
 def test_release_ahead_must_stay_below_the_delay_threshold(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="release_ahead must be below delay_threshold"):
         load_settings(data_dir=tmp_path, delay_threshold=5, release_ahead=5)
+
+
+# -- nothing reaches the broker before the caller is ready (the rows are committed) -----
+def test_nothing_is_flushed_before_ready_returns() -> None:
+    producer = FakeBatchingProducer(fail_batch=None)
+    seen: list[tuple[list[str], list[str]]] = []
+
+    def ready() -> None:
+        seen.append((list(producer.buffered), list(producer.flushed)))
+
+    outcome = publish_many(
+        FakeApp(producer),  # type: ignore[arg-type]
+        jobs_named(*"abcde"),
+        lambda job, on: producer.buffered.append(job.id),
+        chunk=2,
+        ready=ready,
+    )
+    # awaited once: the first chunk built and buffered, nothing flushed yet
+    assert seen == [(["a", "b"], [])]
+    assert producer.flushed == list("abcde") and [j.id for j in outcome.sent] == list("abcde")
+
+
+@pytest.mark.parametrize("error", [StoreError("the store is down"), OSError("looks like a broker")])
+def test_when_ready_fails_nothing_is_sent_and_its_error_is_raised(error: Exception) -> None:
+    producer = FakeBatchingProducer(fail_batch=None)
+
+    def ready() -> None:
+        raise error
+
+    with pytest.raises(type(error)) as raised:
+        publish_many(
+            FakeApp(producer),  # type: ignore[arg-type]
+            jobs_named("a", "b"),
+            lambda job, on: producer.buffered.append(job.id),
+            ready=ready,
+        )
+    assert raised.value is error
+    assert producer.flushed == []
+
+
+def test_without_batches_ready_comes_before_the_first_publish() -> None:
+    producer = FakeBatchingProducer(fail_batch=None)
+    producer.supports_batch_publish = False  # type: ignore[misc]
+    order: list[str] = []
+    outcome = publish_many(
+        FakeApp(producer),  # type: ignore[arg-type]
+        jobs_named("a", "b"),
+        lambda job, on: order.append(job.id),
+        ready=lambda: order.append("ready"),
+    )
+    assert order == ["ready", "a", "b"] and len(outcome.sent) == 2
+
+
+def test_ready_is_awaited_even_when_the_broker_fails_first() -> None:
+    class Unreachable(FakeApp):
+        @contextmanager
+        def producer_or_acquire(self) -> Iterator[FakeBatchingProducer]:
+            raise KombuOperationalError("connection refused")
+            yield self.producer
+
+    called: list[bool] = []
+    outcome = publish_many(
+        Unreachable(FakeBatchingProducer(fail_batch=None)),  # type: ignore[arg-type]
+        jobs_named("a", "b"),
+        lambda job, on: None,
+        ready=lambda: called.append(True),
+    )
+    assert called == [True]  # the rows exist before the caller deletes the unsent ones
+    assert [j.id for j in outcome.unsent] == ["a", "b"]
+
+
+def test_submit_many_sends_nothing_when_the_rows_cannot_be_written(
+    submitter: Submitter, store: MemoryStore, app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(jobs: Any) -> None:
+        raise StoreError("job store unreachable")
+
+    monkeypatch.setattr(store, "create_jobs", refuse)
+    log = SendLog(app)
+    monkeypatch.setattr(app, "send_task", log)
+    with pytest.raises(StoreError):
+        submitter.submit_many([SubmitRequest(add.name, args=(n,)) for n in range(3)])
+    assert log.sent == []
+
+
+def test_submit_many_writes_the_rows_before_the_messages_go(
+    submitter: Submitter, store: MemoryStore, app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows_at_send: list[bool] = []
+    send = app.send_task
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        rows_at_send.append(store.get_job(kwargs["task_id"]) is not None)
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(app, "send_task", checked)
+    jobs = submitter.submit_many([SubmitRequest(add.name, args=(n,)) for n in range(5)])
+    assert all(isinstance(job, Job) for job in jobs)
+    assert rows_at_send == [True] * 5

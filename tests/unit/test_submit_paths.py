@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ import pytest
 from celery import Celery
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from pydantic_core import to_json
 
 from conveyor.api import create_api
+from conveyor.api.batch import BatchItem, accepted_item
+from conveyor.api.schemas import JobOut
 from conveyor.cli import cli
 from conveyor.engine import create_app
 from conveyor.jobs import Job, JobEvent, JobState, new_job_id
@@ -85,6 +89,47 @@ def test_batch_accepts_and_refuses_item_by_item(api: Api) -> None:
     stored = {job.id for job in api.store.list_jobs(JobFilter(), 100).items}
     assert stored == {items[0]["job"]["id"], items[5]["job"]["id"]}
     assert items[5]["job"]["priority"] == 7
+
+
+def test_batch_answers_accepted_jobs_as_the_job_endpoint_does(api: Api) -> None:
+    """The batch builds its answers as plain data: they serialise exactly as a validated
+    ``JobOut.from_job`` in a ``BatchItem``, every field set or not."""
+    at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    full = Job(
+        id=new_job_id(),
+        task="tests.echo",
+        queue="email",
+        state=JobState.SCHEDULED,
+        args=("é ☃", 1.5, None, [1, {"a": 2}]),
+        kwargs={"times": 2, "nested": {"x": [1]}},
+        priority=3,
+        attempts=2,
+        result={"r": 1},
+        error="e",
+        error_type="ValueError",
+        traceback="tb",
+        worker="w@h",
+        created_at=at,
+        scheduled_for=at,
+        started_at=at,
+        finished_at=at,
+        updated_at=at,
+        callback_url="https://example.com/h",
+        retry={"max_retries": 2},
+        idempotency_key="k",
+        unique_key="u",
+        replay_of="d",
+        progress={"done": 1, "total": 2},
+        workflow_id="wf",
+        rate_limit="5/s",
+        reason="retry",
+    )
+    bare = Job(id="j", task="tests.add", queue="default", state=JobState.QUEUED, args=(1,),
+               kwargs={}, created_at=at, updated_at=at)  # fmt: skip
+    for index, job in enumerate([full, bare]):
+        built = to_json(accepted_item(index, job))
+        validated = BatchItem(index=index, accepted=True, job=JobOut.from_job(job))
+        assert built == validated.model_dump_json().encode()
 
 
 def test_batch_over_1000_is_refused_with_a_clear_message(api: Api) -> None:
