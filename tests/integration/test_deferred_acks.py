@@ -1,4 +1,4 @@
-"""A prefork or threads worker on Redis acknowledges a message only once the job store holds its run.
+"""A prefork or threads worker on Redis acks a message only once the job store holds its run.
 
 The task does not wait for the store (conveyor/acks.py): the recorder writes many runs in
 one transaction and tells the main process, which then acknowledges. Proven
