@@ -176,6 +176,17 @@ def _cpu(roots: list[int], database: str) -> float:
     return total
 
 
+def _commits(database: str) -> int:
+    """Transactions committed in ``database`` so far (each statement outside one counts)."""
+    if not database:
+        return 0
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (database,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _drain(
     options: Options,
     client: redis.Redis,
@@ -313,7 +324,11 @@ def run_conveyor(options: Options, client: redis.Redis) -> Run:
                 for n in range(options.workers)
             ]
 
+        commits = _commits(target.database)
         first, last, count, cpu = _drain(options, client, start, target.database)
+        if target.database:
+            per_job = (_commits(target.database) - commits) / max(count, 1)
+            print(f"conveyor: {per_job:.2f} PostgreSQL transactions per job", file=sys.stderr)
         page = store.list_jobs(JobFilter(task=TASK), options.jobs + 1)
         states = Counter(job.state.value for job in page.items)
         recorded = states.get(JobState.SUCCEEDED.value, 0)

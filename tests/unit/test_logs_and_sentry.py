@@ -105,6 +105,21 @@ def test_production_logs_are_json_lines(tmp_path: Path) -> None:
     assert started["level"] == "info"
 
 
+def test_lines_below_the_log_level_are_dropped(tmp_path: Path) -> None:
+    code = (
+        "from conveyor.cli.common import settings_or_exit\n"
+        "from conveyor.testing import InlineConveyor, inline_settings\n"
+        "settings_or_exit()\n"
+        "c = InlineConveyor(inline_settings())\n"
+        "c.submit('webhook.post', url='http://127.0.0.1:9/x', payload={})\n"
+    )
+    env = {"CONVEYOR_ENV": "production", "CONVEYOR_DATA_DIR": str(tmp_path)}
+    quiet = _run(code, CONVEYOR_LOG_LEVEL="WARNING", **env)
+    events = [json.loads(line)["event"] for line in quiet.stderr.splitlines() if line[:1] == "{"]
+    assert "job_started" not in events and "job_submitted" not in events, quiet.stderr
+    assert "job_retried" in events  # the unreachable URL: a warning still gets through
+
+
 def test_sentry_is_not_imported_without_a_dsn(tmp_path: Path) -> None:
     code = (
         "import sys\n"
