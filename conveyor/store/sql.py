@@ -51,6 +51,7 @@ from conveyor.store.base import (
 )
 from conveyor.store.schema import api_keys, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
+from conveyor.store.sql_event_batch import apply_event_batch
 from conveyor.store.sql_flow import SqlFlowMixin
 from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
@@ -251,6 +252,11 @@ class SqlStore(
     def apply_events(self, events: Sequence[JobEvent]) -> int:
         if not events:
             return 0
+        if not self._is_sqlite:
+            with self._tx(write=True) as conn:
+                taken = apply_event_batch(conn, events)
+                self._insert_history(conn, taken)
+            return len(taken)
         applied: list[JobEvent] = []
         with self._tx(write=True) as conn:
             for job_event in events:
