@@ -49,6 +49,7 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from conveyor.store.idle_ping import ping_idle_connections
 from conveyor.store.schema import api_keys, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
 from conveyor.store.sql_event_batch import apply_event_batch
@@ -317,15 +318,17 @@ def _create_engine(url: URL) -> Engine:
         connect_args: dict[str, Any] = {}
         if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = 10
-        return create_engine(
+        server = create_engine(
             url,
-            pool_pre_ping=True,
             connect_args=connect_args,
             # keep enough connections for the API's threadpool under load: a connection
             # beyond the kept ones is opened and closed per use (a PostgreSQL backend each)
             pool_size=POOL_SIZE,
             max_overflow=POOL_OVERFLOW,
         )
+        # not pool_pre_ping (a round trip per checkout): only a connection idle > 1 s
+        ping_idle_connections(server)
+        return server
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
