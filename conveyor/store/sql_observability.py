@@ -97,7 +97,7 @@ class SqlObservability:
         (arrays) whatever the number of rows."""
         if not applied:
             return
-        if self._is_sqlite:
+        if conn.dialect.name != "postgresql":
             rows = [_history_row(a.event, a.task, a.queue) for a in applied]
             conn.execute(_INSERT_EVENT, rows)
             return
