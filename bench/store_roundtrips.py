@@ -6,7 +6,10 @@ and ``create_job`` x 1,000, and counts what goes to the server per operation:
 * statements: SQLAlchemy's ``before_cursor_execute`` event;
 * round trips: every psycopg ``execute``/``executemany`` (statements and pool pings alike),
   plus the ``BEGIN`` psycopg sends before the first statement of a transaction, plus
-  ``COMMIT``/``ROLLBACK``.
+  ``COMMIT``/``ROLLBACK``;
+* CPU: this process's (``time.process_time``) and the PostgreSQL backends' serving the
+  store (utime + stime from ``/proc/<pid>/stat``; the server must run on this machine),
+  which on a loaded machine say more than the wall-clock times.
 
 Usage::
 
@@ -18,6 +21,7 @@ The database is migrated and its jobs emptied first; use one of your own.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import uuid
@@ -128,17 +132,65 @@ def _events(job_ids: list[str]) -> list[JobEvent]:
     return out
 
 
+@dataclass
+class Cpu:
+    """CPU seconds used during the timed actions: this process and the store's backends."""
+
+    store: SqlStore
+    client: float = 0.0
+    server: float = 0.0
+    _pids: list[int] = field(default_factory=list)
+
+    def backends(self) -> list[int]:
+        # every backend of the bench's database (the store's pooled connections)
+        with self.store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            ).all()
+        return [int(row[0]) for row in rows]
+
+    def server_seconds(self) -> float:
+        total = 0
+        for pid in self._pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def measure(self, action: Callable[[], Any]) -> float:
+        if not self._pids:
+            self._pids = self.backends()
+        client, server = time.process_time(), self.server_seconds()
+        start = time.perf_counter()
+        action()
+        elapsed = time.perf_counter() - start
+        self.client += time.process_time() - client
+        self.server += self.server_seconds() - server
+        return elapsed
+
+    def reset(self) -> None:
+        self.client = self.server = 0.0
+        self._pids = []
+
+
+CPU: Cpu | None = None
+
+
 def _timed(calls: int, setup: Callable[[], Any], action: Callable[[Any], Any]) -> list[float]:
+    assert CPU is not None
+    CPU.reset()
     times = []
     for _ in range(calls):
         arg = setup()
-        start = time.perf_counter()
-        action(arg)
-        times.append(time.perf_counter() - start)
+        times.append(CPU.measure(lambda arg=arg: action(arg)))
     return times
 
 
 def bench_apply_events(store: SqlStore, size: int) -> dict[str, float]:
+    assert CPU is not None
     batches = max(EVENTS_PER_SIZE // (2 * size), 5)
     run = uuid.uuid4().hex[:8]
     counter = iter(range(10**9))
@@ -167,22 +219,25 @@ def bench_apply_events(store: SqlStore, size: int) -> dict[str, float]:
         "us_per_job": statistics.median(times) / size * 1e6,
         "statements_per_batch": COUNTER.statements / batches,
         "round_trips_per_batch": COUNTER.round_trips / batches,
+        "client_cpu_us_per_job": CPU.client / batches / size * 1e6,
+        "server_cpu_us_per_job": CPU.server / batches / size * 1e6,
     }
 
 
 def bench_create_job(store: SqlStore) -> dict[str, float]:
     run = uuid.uuid4().hex[:8]
     jobs = [_new_job(run, n) for n in range(CREATES)]
+    assert CPU is not None
+    CPU.reset()
     with counting() as count:
-        start = time.perf_counter()
-        for job in jobs:
-            store.create_job(job)
-        elapsed = time.perf_counter() - start
+        elapsed = CPU.measure(lambda: [store.create_job(job) for job in jobs])
     return {
         "calls": CREATES,
         "us_per_call": elapsed / CREATES * 1e6,
         "statements_per_call": count.statements / CREATES,
         "round_trips_per_call": count.round_trips / CREATES,
+        "client_cpu_us_per_call": CPU.client / CREATES * 1e6,
+        "server_cpu_us_per_call": CPU.server / CREATES * 1e6,
     }
 
 
@@ -194,6 +249,8 @@ def main() -> None:
     _patch_psycopg()
     store = SqlStore(args.url)
     store.migrate()
+    global CPU  # noqa: PLW0603 (one store per run)
+    CPU = Cpu(store)
 
     def on_statement(*_: Any) -> None:
         if COUNTER.active:

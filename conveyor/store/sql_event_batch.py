@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Integer, TextualSelect, text
+from sqlalchemy import JSON, Connection, Dialect, Integer, TextualSelect, text
 from sqlalchemy.types import TypeEngine
 
 from conveyor.jobs import FINAL_STATES, Job, JobEvent, JobState, sources_of
@@ -85,7 +85,7 @@ def _apply_group(
     progress, state, columns, _, attempt_columns = shape
     params: dict[str, list[Any]] = {
         "b_id": [e.job_id for _, e in members],
-        "b_at": [_bind(UtcDateTime(), e.at) for _, e in members],
+        "b_at": [array_element(UTC_TIMESTAMP, e.at, conn.dialect) for _, e in members],
         "b_attempt": [e.attempt for _, e in members],
     }
     changes = [
@@ -93,11 +93,15 @@ def _apply_group(
     ]
     for name in columns:
         column_type = jobs.c[name].type
-        params[f"j_{name}"] = [_bind(column_type, change[name]) for change in changes]
+        params[f"j_{name}"] = [
+            array_element(column_type, change[name], conn.dialect) for change in changes
+        ]
     attempt_rows = [attempt_changes(e) or {} for _, e in members]
     for name in attempt_columns:
         column_type = job_attempts.c[name].type
-        params[f"a_{name}"] = [_bind(column_type, row[name]) for row in attempt_rows]
+        params[f"a_{name}"] = [
+            array_element(column_type, row[name], conn.dialect) for row in attempt_rows
+        ]
     rows = conn.execute(_group_statement(shape), params).mappings().all()
     by_job = {index: e for index, e in members}
     index_of = {e.job_id: index for index, e in members}
@@ -114,22 +118,20 @@ def _apply_group(
     return out
 
 
-def _bind(column_type: TypeEngine[Any], value: Any) -> Any:
-    """``value`` as an array element: what the column's own type would have sent."""
+def array_element(column_type: TypeEngine[Any], value: Any, dialect: Dialect) -> Any:
+    """``value`` as an array element: what the column's own type would have sent
+    (JSON as its text, ``json.dumps`` as SQLAlchemy's and psycopg's JSON adapters do;
+    a timestamp as aware UTC)."""
     if isinstance(column_type, JSON):
         if value is None and column_type.none_as_null:
             return None
         return json.dumps(value)
     if isinstance(column_type, UtcDateTime):
-        return column_type.process_bind_param(value, _POSTGRESQL)
+        return column_type.process_bind_param(value, dialect)
     return value
 
 
-class _Postgresql:
-    name = "postgresql"
-
-
-_POSTGRESQL: Any = _Postgresql()
+UTC_TIMESTAMP = UtcDateTime()
 
 
 def _array_type(column_type: TypeEngine[Any]) -> str:
@@ -148,11 +150,17 @@ def _value(name: str, column_type: TypeEngine[Any], prefix: str) -> str:
 
 
 def _state_in(states: Sequence[str], negate: bool = False) -> str:
-    """``jobs.state [NOT] IN (...)``; the states are JobState values, never user input."""
+    """``jobs.state [NOT] IN (...)``; the states are JobState values, never user input.
+
+    Written on ``state || ''`` so that no index on ``state`` can serve it: the only way to
+    the rows is then the primary key (one index lookup per event). Otherwise a prepared
+    statement's generic plan (which assumes 10 events) may scan every job in the source
+    states (e.g. a whole backlog of QUEUED jobs) and hash-join the events against them.
+    """
     if not states:
         return "TRUE" if negate else "FALSE"
     listed = ", ".join(f"'{value}'" for value in states)
-    return f"jobs.state {'NOT IN' if negate else 'IN'} ({listed})"
+    return f"(jobs.state || '') {'NOT IN' if negate else 'IN'} ({listed})"
 
 
 @functools.cache

@@ -39,7 +39,7 @@ from conveyor.store.observability import (
     event_data,
 )
 from conveyor.store.schema import callback_deliveries, job_events, jobs
-from conveyor.store.sql_event_batch import Applied
+from conveyor.store.sql_event_batch import UTC_TIMESTAMP, Applied, array_element
 
 # prebuilt (the worker's hot path: see sql._event_update)
 _TASK_AND_QUEUE = select(jobs.c.id, jobs.c.task, jobs.c.queue).where(
@@ -106,7 +106,7 @@ class SqlObservability:
             "h_task": [a.task for a in applied],
             "h_queue": [a.queue for a in applied],
             "h_state": [a.event.state.value for a in applied],
-            "h_at": [a.event.at.astimezone(UTC) for a in applied],
+            "h_at": [array_element(UTC_TIMESTAMP, a.event.at, conn.dialect) for a in applied],
             "h_data": [json.dumps(event_data(a.event)) for a in applied],
         }
         conn.execute(_INSERT_HISTORY_ARRAYS, params)
