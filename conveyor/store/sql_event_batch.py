@@ -83,7 +83,7 @@ def _apply_group(
     conn: Connection, shape: Shape, members: list[tuple[int, JobEvent]]
 ) -> dict[int, Applied]:
     progress, state, columns, _, attempt_columns = shape
-    params: dict[str, list[Any]] = {
+    params: dict[str, Any] = {
         "b_id": [e.job_id for _, e in members],
         "b_at": [array_element(UTC_TIMESTAMP, e.at, conn.dialect) for _, e in members],
         "b_attempt": [e.attempt for _, e in members],
@@ -102,7 +102,10 @@ def _apply_group(
         params[f"a_{name}"] = [
             array_element(column_type, row[name], conn.dialect) for row in attempt_rows
         ]
-    rows = conn.execute(_group_statement(shape), params).mappings().all()
+    single = len(members) == 1
+    if single:  # one row of scalars: a plan that PostgreSQL can cache (see _group_statement)
+        params = {name: values[0] for name, values in params.items()}
+    rows = conn.execute(_group_statement(shape, single), params).mappings().all()
     by_job = {index: e for index, e in members}
     index_of = {e.job_id: index for index, e in members}
     out: dict[int, Applied] = {}
@@ -164,13 +167,23 @@ def _state_in(states: Sequence[str], negate: bool = False) -> str:
 
 
 @functools.cache
-def _group_statement(shape: Shape) -> TextualSelect:
+def _group_statement(shape: Shape, single: bool) -> TextualSelect:
+    """The group's statement: its events as arrays (``unnest``), or for ONE event as one
+    row of scalars. A lone event is the common small batch, and PostgreSQL plans the
+    array form anew on each execution (it sees the array's length when planning with the
+    values, so the cached generic plan, made for 10 rows, always looks dearer), while the
+    scalar form gets its generic plan cached like any single-row statement."""
     progress, state, columns, check_attempt, attempt_columns = shape
     arrays = [("b_id", "text[]"), ("b_at", "timestamptz[]"), ("b_attempt", "integer[]")]
     arrays += [(f"j_{name}", _array_type(jobs.c[name].type)) for name in columns]
     arrays += [(f"a_{name}", _array_type(job_attempts.c[name].type)) for name in attempt_columns]
-    unnest = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in arrays)
-    names = ", ".join(name for name, _ in arrays)
+    if single:
+        row = ", ".join(f"CAST(:{name} AS {kind[:-2]}) AS {name}" for name, kind in arrays)
+        source = f"SELECT {row}"
+    else:
+        unnest = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in arrays)
+        names = ", ".join(name for name, _ in arrays)
+        source = f"SELECT * FROM unnest({unnest}) AS v({names})"
 
     sets = [f"{name} = {_value(name, jobs.c[name].type, 'j')}" for name in columns]
     if progress:
@@ -186,7 +199,7 @@ def _group_statement(shape: Shape) -> TextualSelect:
         "jobs.*" if state is JobState.DEAD and not progress else "jobs.id, jobs.task, jobs.queue"
     )
     sql = (
-        f"WITH v AS (SELECT * FROM unnest({unnest}) AS v({names})), "
+        f"WITH v AS ({source}), "
         f"changed AS (UPDATE jobs SET {', '.join(sets)} FROM v "
         f"WHERE jobs.id = v.b_id AND {' AND '.join(where)} RETURNING {returned})"
     )
