@@ -49,8 +49,11 @@ from conveyor.store.base import (
     decode_cursor,
     encode_cursor,
 )
-from conveyor.store.schema import api_keys, jobs
+from conveyor.store.idle_ping import ping_idle_connections
+from conveyor.store.observability import created_data
+from conveyor.store.schema import api_keys, job_events, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
+from conveyor.store.sql_event_batch import apply_event_batch
 from conveyor.store.sql_flow import SqlFlowMixin
 from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
@@ -114,6 +117,8 @@ class SqlStore(
         self._url = parsed
         self._safe_url = parsed.render_as_string(hide_password=True)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
+        #: PostgreSQL gets the set-based statements (arrays, data-modifying CTEs)
+        self._is_postgresql = parsed.get_backend_name() == "postgresql"
         self._engine = engine
         _ENGINES.add(engine)
 
@@ -169,11 +174,26 @@ class SqlStore(
         (psycopg sends each on its own); one statement is atomic by itself. Used on the
         worker's hot path (the cancel gate reads every job before it runs).
         """
+        with self._single_statement() as conn:
+            yield conn
+
+    @contextmanager
+    def _single_statement(self, write: bool = False) -> Iterator[Connection]:
+        """A connection for ONE statement in autocommit; errors as in ``_tx``.
+
+        Only for a statement that is atomic by itself (a write: one statement, its CTEs
+        included, commits or fails as a whole), and never on SQLite, whose writers must take
+        the write lock up front (``_tx(write=True)``).
+        """
         with self._connect() as conn:
             try:
                 yield conn.execution_options(isolation_level="AUTOCOMMIT")
             except SQLAlchemyError as exc:
                 raise StoreError(f"job store error at {self._safe_url}: {_reason(exc)}") from exc
+            except (TypeError, ValueError) as exc:
+                if not write:
+                    raise
+                raise StoreError(f"job store cannot store a value: {exc}") from exc
 
     # -- lifecycle ---------------------------------------------------------------
     def _alembic_config(self) -> Config:
@@ -212,9 +232,16 @@ class SqlStore(
 
     def create_job(self, job: Job) -> Job:
         try:
-            with self._tx(write=True) as conn:
-                conn.execute(_INSERT_JOB, [_job_row(job)])
-                self._insert_created_event(conn, job)
+            if self._is_postgresql:
+                # the job row and its "created" history row: one statement, one round trip
+                params = {f"c_{name}": value for name, value in _job_row(job).items()}
+                params["c_data"] = created_data(job)
+                with self._single_statement(write=True) as conn:
+                    conn.execute(_CREATE_JOB_WITH_EVENT, params)
+            else:
+                with self._tx(write=True) as conn:
+                    conn.execute(_INSERT_JOB, [_job_row(job)])
+                    self._insert_created_event(conn, job)
         except StoreError as exc:
             if isinstance(exc.__cause__, IntegrityError):
                 raise DuplicateJob(job.id) from None
@@ -251,6 +278,11 @@ class SqlStore(
     def apply_events(self, events: Sequence[JobEvent]) -> int:
         if not events:
             return 0
+        if self._is_postgresql:
+            with self._tx(write=True) as conn:
+                taken = apply_event_batch(conn, events)
+                self._insert_history(conn, taken)
+            return len(taken)
         applied: list[JobEvent] = []
         with self._tx(write=True) as conn:
             for job_event in events:
@@ -311,15 +343,17 @@ def _create_engine(url: URL) -> Engine:
         connect_args: dict[str, Any] = {}
         if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = 10
-        return create_engine(
+        server = create_engine(
             url,
-            pool_pre_ping=True,
             connect_args=connect_args,
             # keep enough connections for the API's threadpool under load: a connection
             # beyond the kept ones is opened and closed per use (a PostgreSQL backend each)
             pool_size=POOL_SIZE,
             max_overflow=POOL_OVERFLOW,
         )
+        # not pool_pre_ping (a round trip per checkout): only a connection idle > 1 s
+        ping_idle_connections(server)
+        return server
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -370,6 +404,29 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
 _GET_JOB = select(jobs).where(jobs.c.id == bindparam("b_id"))
 #: a submit's insert (the values come as parameters: compiled once, not per job)
 _INSERT_JOB = insert(jobs)
+#: PostgreSQL: the job row and, from what it returns, its "created" history row (as
+#: ``_insert_created_event`` writes it) in one statement
+_CREATED = (
+    insert(jobs)
+    .values({name: bindparam(f"c_{name}", type_=jobs.c[name].type) for name in JOB_FIELDS})
+    .returning(jobs.c.id, jobs.c.task, jobs.c.queue, jobs.c.state, jobs.c.created_at)
+    .cte("created")
+)
+_CREATE_JOB_WITH_EVENT = (
+    insert(job_events)
+    .from_select(
+        ["job_id", "task", "queue", "state", "at", "data"],
+        select(
+            _CREATED.c.id,
+            _CREATED.c.task,
+            _CREATED.c.queue,
+            _CREATED.c.state,
+            _CREATED.c.created_at,
+            bindparam("c_data", type_=job_events.c.data.type),
+        ),
+    )
+    .add_cte(_CREATED)
+)
 
 
 def _event_update(job_event: JobEvent) -> tuple[Update, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
 )
 
 from conveyor.jobs import Job, JobEvent, JobState
@@ -37,12 +39,21 @@ from conveyor.store.observability import (
     event_data,
 )
 from conveyor.store.schema import callback_deliveries, job_events, jobs
+from conveyor.store.sql_event_batch import UTC_TIMESTAMP, Applied, array_element
 
 # prebuilt (the worker's hot path: see sql._event_update)
 _TASK_AND_QUEUE = select(jobs.c.id, jobs.c.task, jobs.c.queue).where(
     jobs.c.id.in_(bindparam("b_ids", expanding=True))
 )
 _INSERT_EVENT = insert(job_events)
+#: PostgreSQL: many history rows in one statement, ids in the order of the arrays
+_INSERT_HISTORY_ARRAYS = text(
+    "INSERT INTO job_events (job_id, task, queue, state, at, data) "
+    "SELECT h.job_id, h.task, h.queue, h.state, h.at, CAST(h.data AS json) FROM unnest("
+    "CAST(:h_job_id AS text[]), CAST(:h_task AS text[]), CAST(:h_queue AS text[]), "
+    "CAST(:h_state AS text[]), CAST(:h_at AS timestamptz[]), CAST(:h_data AS text[])"
+    ") WITH ORDINALITY AS h(job_id, task, queue, state, at, data, n) ORDER BY h.n"
+)
 
 
 class SqlObservability:
@@ -78,18 +89,27 @@ class SqlObservability:
         ids = sorted({e.job_id for e in applied})
         rows = conn.execute(_TASK_AND_QUEUE, {"b_ids": ids})
         where = {row.id: (row.task, row.queue) for row in rows}
-        values = [
-            {
-                "job_id": e.job_id,
-                "task": where[e.job_id][0],
-                "queue": where[e.job_id][1],
-                "state": e.state.value,
-                "at": e.at,
-                "data": event_data(e),
-            }
-            for e in applied
-        ]
+        values = [_history_row(e, *where[e.job_id]) for e in applied]
         conn.execute(_INSERT_EVENT, values)
+
+    def _insert_history(self, conn: Connection, applied: Sequence[Applied]) -> None:
+        """One history row per applied event, in batch order; on PostgreSQL one statement
+        (arrays) whatever the number of rows."""
+        if not applied:
+            return
+        if conn.dialect.name != "postgresql":
+            rows = [_history_row(a.event, a.task, a.queue) for a in applied]
+            conn.execute(_INSERT_EVENT, rows)
+            return
+        params = {
+            "h_job_id": [a.event.job_id for a in applied],
+            "h_task": [a.task for a in applied],
+            "h_queue": [a.queue for a in applied],
+            "h_state": [a.event.state.value for a in applied],
+            "h_at": [array_element(UTC_TIMESTAMP, a.event.at, conn.dialect) for a in applied],
+            "h_data": [json.dumps(event_data(a.event)) for a in applied],
+        }
+        conn.execute(_INSERT_HISTORY_ARRAYS, params)
 
     # -- reading events -----------------------------------------------------------
     def list_job_events(self, after_id: int, flt: EventFilter, limit: int) -> list[StoredEvent]:
@@ -225,6 +245,17 @@ class SqlObservability:
         with self._tx() as conn:
             rows = conn.execute(query).all()
         return list(_deliveries(rows))
+
+
+def _history_row(e: JobEvent, task: str, queue: str) -> dict[str, Any]:
+    return {
+        "job_id": e.job_id,
+        "task": task,
+        "queue": queue,
+        "state": e.state.value,
+        "at": e.at,
+        "data": event_data(e),
+    }
 
 
 def _deliveries(rows: Sequence[Any]) -> Iterator[CallbackDelivery]:

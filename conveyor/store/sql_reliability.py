@@ -240,6 +240,13 @@ def _insert_ignoring_conflict(conn: Connection, table: Any, row: dict[str, Any])
     return insert(table).values(row)
 
 
+def insert_dead_letters(conn: Connection, entries: Sequence[DeadLetter]) -> None:
+    """Dead letters of jobs that just became DEAD, in one statement (an existing one stays)."""
+    if entries:
+        statement = postgresql.insert(dead_letters).on_conflict_do_nothing()
+        conn.execute(statement, [_dl_row(entry) for entry in entries])
+
+
 def _upsert_attempt(conn: Connection, event: JobEvent, changes: dict[str, Any]) -> None:
     params = {f"b_{name}": value for name, value in changes.items()}
     params.update(b_job_id=event.job_id, b_attempt=event.attempt)

@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from conveyor.store.base import JobStore
 from conveyor.store.schema import metadata
 from conveyor.store.sql import SqlStore
+from tests.batch_events_contract import BatchEventsContract
 from tests.dashboard_store_contract import DashboardStoreContract
 from tests.observability_contract import ObservabilityContract
 from tests.store_contract import SqlStoreContract, StoreContract, make_job
@@ -98,7 +99,7 @@ def fresh_url() -> Iterator[str]:
         yield url
 
 
-class TestPostgresContract(StoreContract, ObservabilityContract):
+class TestPostgresContract(StoreContract, ObservabilityContract, BatchEventsContract):
     pass
 
 

@@ -11,6 +11,7 @@ import pytest
 from conveyor.store.base import JobStore, StoreError
 from conveyor.store.memory import MemoryStore
 from conveyor.store.sql import SqlStore
+from tests.batch_events_contract import BatchEventsContract
 from tests.observability_contract import ObservabilityContract
 from tests.store_contract import SqlStoreContract, StoreContract, make_job
 
@@ -30,7 +31,7 @@ def fresh_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/fresh.db"
 
 
-class TestStoreContract(StoreContract, ObservabilityContract):
+class TestStoreContract(StoreContract, ObservabilityContract, BatchEventsContract):
     pass
 
 
