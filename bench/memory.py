@@ -7,6 +7,7 @@ the suite's, and prints the series.
 
     python -m bench.memory [--jobs 100000] [--cap 900] [--env CONVEYOR_X=y ...]
                            [--trace FOLDER [--trace-at 10000,60000]]
+    python -m bench.memory --idle 25     # RSS of an idle worker 25 s after its start
 
 ``--trace`` also writes tracemalloc snapshots of the worker's processes (bench/memtrace.py);
 ``python -m bench.memory --diff A.snap B.snap`` prints the biggest growths between two.
@@ -19,14 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import time
 import tracemalloc
 
 from bench.suite.adapters.base import Context
 from bench.suite.adapters.conveyor import IMPORTS, ConveyorAdapter
 from bench.suite.probe import Reader
+from bench.suite.procs import main_and_children_rss_kb
 from bench.suite.runner import DEFAULT_PG, DEFAULT_REDIS, fresh_database
 from bench.suite.workloads import memory
-from bench.suite.workloads.common import Sizes
+from bench.suite.workloads.common import Sizes, workers
 
 TRACER = "bench.memtrace"
 
@@ -60,6 +63,17 @@ def diff(old: str, new: str, top: int = 25) -> None:
             print("\n".join("    " + line for line in frames))
 
 
+def idle(driver: TracedAdapter, seconds: float) -> None:
+    """RSS of the worker's processes ``seconds`` after it started, no job sent."""
+    with workers(driver.default_commands(), driver.env(), "conveyor-idle") as group:
+        time.sleep(seconds)
+        for proc in group.procs:
+            main, children = (kb / 1024 for kb in main_and_children_rss_kb(proc.pid))
+            total = main + children
+            print(f"idle after {seconds:.0f} s: main {main:.1f} MB, "
+                  f"children {children:.1f} MB, total {total:.1f} MB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000)
@@ -69,6 +83,7 @@ def main() -> None:
     parser.add_argument("--trace", default=None, help="folder for tracemalloc snapshots")
     parser.add_argument("--trace-at", default="10000,60000")
     parser.add_argument("--diff", nargs=2, metavar="SNAP")
+    parser.add_argument("--idle", type=float, default=None, metavar="SECONDS")
     parser.add_argument(
         "--redis-url", default=os.environ.get("CONVEYOR_BENCH_REDIS_URL", DEFAULT_REDIS)
     )
@@ -86,6 +101,10 @@ def main() -> None:
     ctx = Context(args.redis_url, args.database_url, tempfile.mkdtemp(prefix="conveyor-mem-"))
     driver = TracedAdapter(ctx, extra)
     try:
+        if args.idle is not None:
+            driver.prepare()
+            idle(driver, args.idle)
+            return
         sizes = Sizes(memory_jobs=args.jobs, memory_cap=args.cap, start_cap=args.start_cap)
         for item in memory.run(driver, Reader(args.redis_url), sizes):
             value = f"{item.values[0]:.1f}" if item.values else item.na
