@@ -6,7 +6,9 @@ resident memory (RSS) of the worker's main process and, apart, of its pool child
 is read after the first jobs (imports and pools warm: the start), every 10,000 jobs,
 and at the end; the growth is end - start. Prefork children are replaced every
 ``worker_max_tasks_per_child`` jobs (conveyor: 1,000), so the main process's figure
-is the one that shows a leak of the worker itself.
+is the one that shows a leak of the worker itself; a replaced child starts as a copy
+of the main process, so the children's figure follows the main process's
+(docs/bench-notes/memory.md; ``python -m bench.memory`` runs this workload alone).
 """
 
 from __future__ import annotations
