@@ -20,6 +20,7 @@ from conveyor.queuestate import QueueStateStep
 from conveyor.routing import route_for
 from conveyor.settings import Settings
 from conveyor.task import TaskRegistry, TaskSpec, registry
+from conveyor.timerheap import TimerPurgeStep
 
 CATALOG_MODULE = "conveyor.catalog"
 #: conveyor's own internal tasks (completion callbacks)
@@ -142,5 +143,6 @@ def create_app(settings: Settings, tasks: TaskRegistry = registry) -> Celery:
     app.conveyor_settings = settings
     app.steps["consumer"].add(QueueStateStep)
     app.steps["consumer"].add(DeferredAcksStep)
+    app.steps["worker"].add(TimerPurgeStep)
     register_tasks(app, tasks)
     return app

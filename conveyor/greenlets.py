@@ -10,7 +10,7 @@ commands) is untouched.
 
 Only the command line and the environment are read here (settings are not loaded
 yet): when conveyor.toml picks another pool, ``conveyor worker`` starts itself
-again with ``-P`` (see :func:`conveyor.cli.service.worker`).
+again with ``-P`` (see :func:`conveyor.cli.worker.worker`).
 """
 
 from __future__ import annotations

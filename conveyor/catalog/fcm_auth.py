@@ -16,6 +16,7 @@ Fetched tokens are cached per process until a minute before they expire.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import threading
 import time
@@ -24,14 +25,6 @@ from typing import Any
 
 import httpx
 
-try:  # optional dependency: pip install conveyor[fcm]
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    HAS_CRYPTOGRAPHY = True
-except ImportError:
-    HAS_CRYPTOGRAPHY = False
-
 from conveyor.catalog.common import json_body, send
 from conveyor.errors import PermanentError, TemporaryError
 from conveyor.settings import Settings
@@ -39,6 +32,10 @@ from conveyor.settings import Settings
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TIMEOUT = 15.0
+
+#: the optional dependency (pip install conveyor[fcm]) is imported when a service account
+#: is used, not with the catalog: its native library would sit in every worker process
+HAS_CRYPTOGRAPHY = importlib.util.find_spec("cryptography") is not None
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[str, float]] = {}
@@ -81,6 +78,9 @@ def signed_assertion(info: dict[str, Any], now: float) -> str:
     """An RS256-signed JWT asking ``token_uri`` for a firebase.messaging token."""
     if not HAS_CRYPTOGRAPHY:
         raise PermanentError("service-account auth needs `pip install conveyor[fcm]`")
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+
     key = serialization.load_pem_private_key(str(info["private_key"]).encode(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise PermanentError("the service-account private key is not an RSA key")

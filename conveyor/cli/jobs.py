@@ -102,6 +102,3 @@ def job(job_id: str, follow: bool, timeout: float | None) -> None:
         found = follow_job(store, found, timeout)
     attempts = [dataclasses.asdict(a) for a in store.list_attempts([job_id])[job_id]]
     echo_json({**found.to_dict(), "attempt_count": found.attempts, "attempts": attempts})
-
-
-COMMANDS = (submit, job)

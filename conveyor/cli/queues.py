@@ -60,6 +60,3 @@ def pause(name: str) -> None:
 def resume(name: str) -> None:
     """Let workers take jobs from queue NAME again."""
     _set(name, False)
-
-
-COMMANDS = [queues]

@@ -170,6 +170,3 @@ def cancel(job_id: str, terminate: bool) -> None:
     except CancelError as exc:
         raise click.ClickException(exc.message) from None
     echo_json(job.to_dict())
-
-
-COMMANDS = (dlq, cancel)

@@ -9,7 +9,6 @@ from typing import cast, get_args
 import click
 import structlog
 import uvicorn
-from celery import Celery
 
 from conveyor.cli.common import Env, settings_or_exit
 from conveyor.dashboard import DashboardConfigError
@@ -20,19 +19,14 @@ from conveyor.example import (
     child_environment,
     load_example,
 )
-from conveyor.greenlets import patched
 from conveyor.keys import Authenticator, ensure_dev_key
 from conveyor.pools import (
     AUTO,
-    GREEN_POOLS,
-    IO_POOLS,
     Pool,
     PoolChoice,
-    pool_for,
     pool_groups,
     pool_size,
 )
-from conveyor.queues import broker_kind
 from conveyor.server import create_server
 from conveyor.settings import Settings
 from conveyor.store import StoreError
@@ -90,129 +84,6 @@ def api(host: str | None, port: int | None) -> None:
         # open event streams (GET /api/v1/events) never end by themselves
         timeout_graceful_shutdown=3,
     )
-
-
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.option("-Q", "--queues", default=None, help="Comma-separated queues to consume [all].")
-@click.option(
-    "-c",
-    "--concurrency",
-    type=int,
-    default=None,
-    help="Pool size [CPUs; I/O pools: CONVEYOR_WORKER_IO_CONCURRENCY].",
-)
-@click.option(
-    "-P",
-    "--pool",
-    type=click.Choice(POOL_NAMES),
-    default=None,
-    help="Pool implementation [CONVEYOR_WORKER_POOL; auto: the queues' CONVEYOR_QUEUE_POOLS].",
-)
-@click.option("-n", "--hostname", default=None, help="Worker node name [conveyor-<pid>@%h].")
-@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def worker(
-    queues: str | None,
-    concurrency: int | None,
-    pool: str | None,
-    hostname: str | None,
-    celery_args: tuple[str, ...],
-) -> None:
-    """Run a Celery worker for conveyor's tasks.
-
-    Example: `conveyor worker -Q email,notifications`. Without -P the pool follows
-    the queues: I/O queues (email, notifications, webhooks) run on 100 threads, the
-    others on prefork (CONVEYOR_QUEUE_POOLS, docs/operations.md).
-    Extra arguments are passed to `celery worker` unchanged.
-    """
-    env = Env(settings_or_exit())
-    settings = env.settings
-    chosen = queues or ",".join(settings.queues)
-    unknown = sorted(set(chosen.split(",")) - set(settings.queues))
-    if unknown:
-        raise click.ClickException(
-            f"unknown queue(s) {', '.join(unknown)}; configured: {', '.join(settings.queues)}"
-        )
-    asked = cast("PoolChoice", pool or settings.worker_pool)
-    pool_name = pool_for(chosen.split(","), settings.queue_pools, asked)
-    _restart_if_patched_otherwise(pool_name)
-    env.migrated_store()
-    argv = [
-        "worker",
-        "--queues",
-        chosen,
-        "--pool",
-        pool_name,
-        "--hostname",
-        hostname or f"conveyor-{os.getpid()}@%h",
-        "--loglevel",
-        settings.log_level,
-    ]
-    size = (
-        concurrency
-        if concurrency is not None
-        else pool_size(
-            pool_name,
-            asked == AUTO,
-            settings.worker_concurrency,
-            settings.worker_io_concurrency,
-        )
-    )
-    if size:
-        argv += ["--concurrency", str(size)]
-    _size_broker_connections(env.app, settings, pool_name, size)
-    env.app.worker_main([*argv, *celery_args])
-
-
-def _size_broker_connections(app: Celery, settings: Settings, pool: Pool, size: int) -> None:
-    """Let every slot of an I/O pool hold a Redis connection at once.
-
-    kombu's Redis transport allows 10 connections per channel; a gevent or threads
-    pool acknowledging more messages at once than that gets ``MaxConnectionsError:
-    Too many connections`` and the message stays unacknowledged (delivered again
-    after the visibility timeout).
-    """
-    if pool not in IO_POOLS or broker_kind(settings) != "redis":
-        return
-    options = dict(app.conf.broker_transport_options or {})
-    wanted = max(int(options.get("max_connections", REDIS_CHANNEL_CONNECTIONS)), size + 10)
-    app.conf.broker_transport_options = {**options, "max_connections": wanted}
-
-
-def _restart_if_patched_otherwise(pool: Pool) -> None:
-    """Start this worker again with ``-P pool`` when the monkey patches applied at import
-    (from the command line and the environment) do not fit the pool the settings chose
-    (conveyor.toml's queue_pools, say)."""
-    wanted = pool if pool in GREEN_POOLS else None
-    if patched() == wanted:
-        return
-    if sys.argv[1:2] != ["worker"]:
-        raise click.ClickException(
-            f"the {pool} pool needs the worker started as `conveyor worker -P {pool}`"
-        )
-    log.info("worker_restarted_for_pool", pool=pool)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    argv = [sys.executable, "-m", "conveyor", "worker", "-P", pool, *sys.argv[2:]]
-    os.execv(sys.executable, argv)
-
-
-@click.command()
-def scheduler() -> None:
-    """Run the scheduler (Celery Beat): submits periodic jobs and releases delayed ones.
-
-    Schedules live in the job store (declared in code or conveyor.toml, or created
-    with `conveyor schedules add` / the API). Run as many as you like: one leads
-    (a lease), the others take over within CONVEYOR_SCHEDULER_LEASE_TTL if it dies.
-    """
-    env = Env(settings_or_exit())
-    env.migrated_store()
-    beat = env.app.Beat(
-        loglevel=env.settings.log_level,
-        scheduler=SCHEDULER_CLASS,
-        max_interval=env.settings.scheduler_tick,
-        quiet=True,
-    )
-    beat.run()
 
 
 def _load_example(name: str) -> Example:
@@ -332,6 +203,3 @@ def up(
         )
     env.store.close()
     sys.exit(Supervisor(children, env=child_env).run())
-
-
-COMMANDS = (up, api, worker, scheduler, migrate)

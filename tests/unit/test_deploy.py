@@ -29,8 +29,9 @@ def _check_conveyor_command(argv: list[str]) -> None:
     command: click.Command = cli
     while isinstance(command, click.Group):
         name, args = args[0], args[1:]
-        assert name in command.commands, f"no such command: {name}"
-        command = command.commands[name]
+        found = command.get_command(click.Context(command), name)
+        assert found is not None, f"no such command: {name}"
+        command = found
     command.make_context(command.name or "", list(args))
 
 

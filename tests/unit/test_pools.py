@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from conveyor import pools
-from conveyor.cli.service import _size_broker_connections, worker_children
+from conveyor.cli.service import worker_children
+from conveyor.cli.worker import _size_broker_connections
 from conveyor.engine import create_app
 from conveyor.pools import DEFAULT_QUEUE_POOLS, pool_for, pool_groups, pool_size
 from conveyor.settings import SettingsError, load_settings
