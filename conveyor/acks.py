@@ -18,9 +18,13 @@ per held message so that waiting acks never starve the pool.
 
 What happens when something goes wrong:
 
-* the process dies before its recorder wrote the run: the key never arrives; after
-  ``timeout`` seconds the main process acknowledges anyway and logs
-  ``record_ack_timeout`` (the same outcome as a record flush that times out);
+* the pool process dies (is killed) before its recorder wrote the run: the key
+  never arrives; the main process sees the process gone and puts the message back
+  on the broker (``record_ack_requeued``): the job runs again, as when a process
+  dies during a run;
+* the store is down: after ``timeout`` seconds the main process acknowledges
+  anyway and logs ``record_ack_timeout`` (the recorder keeps the events and writes
+  them once the store is back);
 * the main process stops with acks still held: the broker delivers those messages
   again; the gate finds their runs finished in the store and skips them;
 * the pipe is full (the main process is not reading): the key is dropped
@@ -37,6 +41,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -60,6 +65,8 @@ def run_key(job_id: str, retries: int) -> str:
 
 class Ackable(Protocol):
     def ack_now(self) -> None: ...
+    def requeue_now(self) -> None: ...
+    def ran_in_live_process(self) -> bool: ...
 
 
 class AckPipe:
@@ -101,6 +108,20 @@ class AckPipe:
         for fd in (self.read_fd, self.write_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except (PermissionError, OSError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _chunks(lines: list[bytes]) -> Iterable[bytes]:
@@ -167,26 +188,45 @@ class DeferredAcks:
         self.stored(self.pipe.read())
 
     def sweep(self) -> int:
-        """Acknowledge held runs whose record never arrived in time; forget stale early keys."""
+        """Settle held runs whose record will not arrive; forget stale early keys.
+
+        First the keys already in the pipe are taken. A run whose pool process has
+        died since (killed before its recorder wrote the run) goes back to the broker
+        to run again: the gate skips it if it was stored after all. A run still waiting
+        after ``timeout`` (the store is down that long) is acknowledged, as a record
+        flush that times out is. Returns how many runs were settled so.
+        """
+        self.on_readable()
         expired: list[tuple[str, Ackable]] = []
+        lost: list[tuple[str, Ackable]] = []
         with self._lock:
             now = self.clock()
             for key in list(self.held):
-                waiting = self.held[key]
-                while waiting and waiting[0][0] <= now:
-                    expired.append((key, waiting.pop(0)[1]))
-                if not waiting:
+                kept = []
+                for deadline, request in self.held[key]:
+                    if not request.ran_in_live_process():
+                        lost.append((key, request))
+                    elif deadline <= now:
+                        expired.append((key, request))
+                    else:
+                        kept.append((deadline, request))
+                if kept:
+                    self.held[key] = kept
+                else:
                     del self.held[key]
             for key in list(self.early):
-                kept = [deadline for deadline in self.early[key] if deadline > now]
-                if kept:
-                    self.early[key] = kept
+                deadlines = [deadline for deadline in self.early[key] if deadline > now]
+                if deadlines:
+                    self.early[key] = deadlines
                 else:
                     del self.early[key]
+        for key, request in lost:
+            log.warning("record_ack_requeued", run=key, reason="pool process died")
+            self._release(request, requeue=True)
         for key, request in expired:
             log.warning("record_ack_timeout", run=key, timeout=self.timeout)
             self._release(request)
-        return len(expired)
+        return len(expired) + len(lost)
 
     def release_stored(self) -> None:
         """Acknowledge the runs whose keys are waiting in the pipe (the worker is stopping;
@@ -197,9 +237,12 @@ class DeferredAcks:
     def pending(self) -> int:
         return sum(len(waiting) for waiting in self.held.values())
 
-    def _release(self, request: Ackable) -> None:
+    def _release(self, request: Ackable, *, requeue: bool = False) -> None:
         try:
-            request.ack_now()
+            if requeue:
+                request.requeue_now()
+            else:
+                request.ack_now()
         finally:
             self.on_release()
 

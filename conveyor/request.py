@@ -67,3 +67,9 @@ class ConveyorRequest(Request):  # type: ignore[misc]
 
     def ack_now(self) -> None:
         super().acknowledge()
+
+    def requeue_now(self) -> None:
+        self.reject(requeue=True)
+
+    def ran_in_live_process(self) -> bool:
+        return acks.process_alive(self.worker_pid)

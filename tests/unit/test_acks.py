@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
+import time
 
-from conveyor.acks import ATOMIC_WRITE, AckPipe, DeferredAcks, run_key
+from conveyor.acks import ATOMIC_WRITE, AckPipe, DeferredAcks, process_alive, run_key
 
 
 class Request:
     def __init__(self) -> None:
         self.acked = 0
+        self.requeued = 0
+        self.alive = True
 
     def ack_now(self) -> None:
         self.acked += 1
+
+    def requeue_now(self) -> None:
+        self.requeued += 1
+
+    def ran_in_live_process(self) -> bool:
+        return self.alive
 
 
 class Clock:
@@ -107,3 +116,36 @@ def test_a_full_pipe_drops_keys_instead_of_blocking() -> None:
     assert dropped == 1
     assert all(len(line) == ATOMIC_WRITE - 1 for line in pipe.read())  # whole keys only
     pipe.close()
+
+
+def test_a_run_whose_process_died_goes_back_to_the_broker() -> None:
+    acks, qos = _acks()
+    lost, stored, waiting = Request(), Request(), Request()
+    acks.defer("lost:0", lost)
+    acks.defer("stored:0", stored)
+    acks.defer("waiting:0", waiting)
+    acks.pipe.notify(["stored:0"])  # written by the process before it was killed
+    lost.alive = stored.alive = False
+    assert acks.sweep() == 1
+    assert (lost.requeued, lost.acked) == (1, 0)  # runs again; the gate decides
+    assert (stored.requeued, stored.acked) == (0, 1)  # its key was in the pipe
+    assert (waiting.requeued, waiting.acked) == (0, 0)  # its process lives: still held
+    assert acks.pending == 1
+    assert qos == ["+", "+", "+", "-", "-"]
+    acks.pipe.close()
+
+
+def test_process_alive_tells_a_zombie_from_a_live_process() -> None:
+    assert process_alive(os.getpid())
+    assert not process_alive(None)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    for _ in range(100):  # not yet reaped: a zombie
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    assert not process_alive(pid)
+    os.waitpid(pid, 0)
+    assert not process_alive(pid)
