@@ -283,6 +283,7 @@ class DeferredAcksStep(bootsteps.StartStopStep):  # type: ignore[misc]
         global _pipe, _deferred
         super().__init__(c, **kwargs)
         self.acks: DeferredAcks | None = None
+        self._sweeping = False  # the sweep timer outlives a consumer restart (reconnect)
         settings = getattr(c.app, "conveyor_settings", None)
         if settings is None or not settings.record_before_ack:
             return
@@ -303,7 +304,9 @@ class DeferredAcksStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if self.acks is None:
             return
         c.hub.add_reader(self.acks.pipe.read_fd, self.acks.on_readable)
-        c.timer.call_repeatedly(SWEEP_INTERVAL, self.acks.sweep)
+        if not self._sweeping:
+            c.timer.call_repeatedly(SWEEP_INTERVAL, self.acks.sweep)
+            self._sweeping = True
 
     def stop(self, c: Any) -> None:
         if self.acks is not None:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import os
 import time
+from types import SimpleNamespace
 
-from conveyor.acks import ATOMIC_WRITE, AckPipe, DeferredAcks, process_alive, run_key
+from conveyor.acks import (
+    ATOMIC_WRITE,
+    AckPipe,
+    DeferredAcks,
+    DeferredAcksStep,
+    process_alive,
+    run_key,
+)
 
 
 class Request:
@@ -149,3 +157,20 @@ def test_process_alive_tells_a_zombie_from_a_live_process() -> None:
     assert not process_alive(pid)
     os.waitpid(pid, 0)
     assert not process_alive(pid)
+
+
+def test_the_step_sweeps_once_across_consumer_restarts() -> None:
+    step = DeferredAcksStep.__new__(DeferredAcksStep)
+    step.acks, _ = _acks()
+    step._sweeping = False
+    timers: list[object] = []
+    readers: list[int] = []
+    consumer = SimpleNamespace(
+        hub=SimpleNamespace(add_reader=lambda fd, cb: readers.append(fd)),
+        timer=SimpleNamespace(call_repeatedly=lambda interval, fn: timers.append(fn)),
+    )
+    step.start(consumer)
+    step.start(consumer)  # after a reconnect
+    assert len(timers) == 1
+    assert len(readers) == 2  # the event loop is new: the pipe is watched again
+    step.acks.pipe.close()
