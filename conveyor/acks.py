@@ -228,11 +228,6 @@ class DeferredAcks:
             self._release(request)
         return len(expired) + len(lost)
 
-    def release_stored(self) -> None:
-        """Acknowledge the runs whose keys are waiting in the pipe (the worker is stopping;
-        the rest come back from the broker and the gate skips the finished ones)."""
-        self.on_readable()
-
     @property
     def pending(self) -> int:
         return sum(len(waiting) for waiting in self.held.values())
@@ -309,8 +304,10 @@ class DeferredAcksStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self._sweeping = True
 
     def stop(self, c: Any) -> None:
+        # acknowledge the runs whose keys are in the pipe; the rest come back from the
+        # broker and the gate skips the finished ones
         if self.acks is not None:
-            self.acks.release_stored()
+            self.acks.on_readable()
 
     def shutdown(self, c: Any) -> None:
         self.stop(c)

@@ -27,14 +27,8 @@ _CHILD_GONE = (WorkerLostError, Terminated, TimeLimitExceeded, SystemExit, Keybo
 
 
 class ConveyorRequest(Request):  # type: ignore[misc]
-    #: set once the pool took the message; only such a run reports its record
-    conveyor_in_pool = False
     #: the next acknowledgement goes out at once (nothing to wait for)
     conveyor_ack_now = False
-
-    def on_accepted(self, pid: int, time_accepted: float) -> None:
-        self.conveyor_in_pool = True
-        super().on_accepted(pid, time_accepted)
 
     def on_timeout(self, soft: bool, timeout: float) -> None:
         if soft:
@@ -59,7 +53,9 @@ class ConveyorRequest(Request):  # type: ignore[misc]
 
     def acknowledge(self) -> None:
         held = acks.deferred()
-        if held is None or self.acknowledged or self.conveyor_ack_now or not self.conveyor_in_pool:
+        # only a run the pool took (Celery sets worker_pid then) reports its record
+        in_pool = self.worker_pid is not None
+        if held is None or self.acknowledged or self.conveyor_ack_now or not in_pool:
             super().acknowledge()
             return
         retries = (self.request_dict or {}).get("retries") or 0
