@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -45,3 +49,19 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter from the project's root, without the caller's
+    ``CONVEYOR_*`` settings (plus ``env``); output captured as text."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    clean.update({"PYTHONPATH": str(ROOT), **env})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,8 +15,8 @@ from conveyor.policies.retry import RetryPolicy
 from conveyor.task import task
 from conveyor.testing import InlineConveyor, inline_settings
 from tests.support.http import http_receiver
+from tests.support.procs import run_python
 
-ROOT = Path(__file__).resolve().parents[2]
 BOUND = ("job_id", "task", "queue", "attempt")
 _seen: set[str] = set()
 
@@ -72,29 +69,20 @@ def test_job_events_carry_job_id_task_queue_and_attempt(tmp_path: Path) -> None:
     )
 
 
-def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    clean.update({"PYTHONPATH": str(ROOT), **env})
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=clean,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+#: a process that submits one webhook job inline (to an address nothing listens on)
+SUBMIT_ONE_WEBHOOK = (
+    "from conveyor.cli.common import settings_or_exit\n"
+    "from conveyor.testing import InlineConveyor, inline_settings\n"
+    "settings_or_exit()\n"
+    "c = InlineConveyor(inline_settings())\n"
+    "c.submit('webhook.post', url='http://127.0.0.1:9/x', payload={})\n"
+)
 
 
 def test_production_logs_are_json_lines(tmp_path: Path) -> None:
-    code = (
-        "from conveyor.cli.common import settings_or_exit\n"
-        "from conveyor.testing import InlineConveyor, inline_settings\n"
-        "settings_or_exit()\n"
-        "c = InlineConveyor(inline_settings())\n"
-        "c.submit('webhook.post', url='http://127.0.0.1:9/x', payload={})\n"
+    result = run_python(
+        SUBMIT_ONE_WEBHOOK, CONVEYOR_ENV="production", CONVEYOR_DATA_DIR=str(tmp_path)
     )
-    result = _run(code, CONVEYOR_ENV="production", CONVEYOR_DATA_DIR=str(tmp_path))
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     events = [line["event"] for line in lines]
     assert "job_submitted" in events and "job_started" in events, result.stderr
@@ -106,15 +94,8 @@ def test_production_logs_are_json_lines(tmp_path: Path) -> None:
 
 
 def test_lines_below_the_log_level_are_dropped(tmp_path: Path) -> None:
-    code = (
-        "from conveyor.cli.common import settings_or_exit\n"
-        "from conveyor.testing import InlineConveyor, inline_settings\n"
-        "settings_or_exit()\n"
-        "c = InlineConveyor(inline_settings())\n"
-        "c.submit('webhook.post', url='http://127.0.0.1:9/x', payload={})\n"
-    )
     env = {"CONVEYOR_ENV": "production", "CONVEYOR_DATA_DIR": str(tmp_path)}
-    quiet = _run(code, CONVEYOR_LOG_LEVEL="WARNING", **env)
+    quiet = run_python(SUBMIT_ONE_WEBHOOK, CONVEYOR_LOG_LEVEL="WARNING", **env)
     events = [json.loads(line)["event"] for line in quiet.stderr.splitlines() if line[:1] == "{"]
     assert "job_started" not in events and "job_submitted" not in events, quiet.stderr
     assert "job_retried" in events  # the unreachable URL: a warning still gets through
@@ -130,7 +111,7 @@ def test_sentry_is_not_imported_without_a_dsn(tmp_path: Path) -> None:
         "create_api(env.settings, env.store, env.submitter)\n"
         "print('sentry_sdk' in sys.modules)\n"
     )
-    result = _run(code, CONVEYOR_DATA_DIR=str(tmp_path))
+    result = run_python(code, CONVEYOR_DATA_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
@@ -148,7 +129,7 @@ def test_sentry_reports_when_a_dsn_is_set(tmp_path: Path) -> None:
             "sentry_sdk.capture_message('conveyor-sentry-test')\n"
             "sentry_sdk.flush(5)\n"
         )
-        result = _run(code, CONVEYOR_DATA_DIR=str(tmp_path), CONVEYOR_SENTRY_DSN=dsn)
+        result = run_python(code, CONVEYOR_DATA_DIR=str(tmp_path), CONVEYOR_SENTRY_DSN=dsn)
         assert result.returncode == 0, result.stderr
         integrations = result.stdout.strip().split(",")
         assert {"celery", "fastapi", "starlette"} <= set(integrations)

@@ -5,17 +5,14 @@ worker and of every pool child it forks."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from conveyor.cli import COMMANDS, cli
+from tests.support.procs import run_python
 
-ROOT = Path(__file__).resolve().parents[2]
 #: modules a worker process must not hold
 UNWANTED = (
     "fastapi",
@@ -43,17 +40,7 @@ WORKER_START = (
 
 
 def _loaded(code: str, tmp_path: Path) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    env.update({"PYTHONPATH": str(ROOT), "CONVEYOR_DATA_DIR": str(tmp_path)})
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(code, CONVEYOR_DATA_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     modules: list[str] = json.loads(result.stdout.splitlines()[-1])
     return modules
@@ -87,17 +74,7 @@ def test_conveyor_worker_starts_celerys_worker_without_its_cli_plugins(tmp_path:
         "            '--without-heartbeat', '--', 'broker_heartbeat=7']\n"
         "main()\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    env.update({"PYTHONPATH": str(ROOT), "CONVEYOR_DATA_DIR": str(tmp_path)})
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(code, CONVEYOR_DATA_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     started = json.loads(result.stdout.splitlines()[-2])
     assert started["pool"] == "celery.concurrency.solo"
