@@ -14,7 +14,6 @@ table emptied before each repetition, so repetitions start alike.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from typing import Any
@@ -24,8 +23,7 @@ from sqlalchemy import create_engine, text
 
 from bench.suite.adapters.base import NOOP, Context
 from bench.suite.adapters.conveyor import ConveyorAdapter
-from bench.suite.workloads.api import BATCH, _batches, _free_port, _wait_ready
-from bench.suite.workloads.common import workers
+from bench.suite.workloads.api import BATCH, _batches, running_api
 
 
 def _reset(redis_url: str, database_url: str) -> None:
@@ -38,13 +36,7 @@ def _reset(redis_url: str, database_url: str) -> None:
 
 
 def http_run(adapter: ConveyorAdapter, batches: int) -> float:
-    key, port = "bench-api-batch-key-0123456789", _free_port()
-    env = {**adapter.env(), "CONVEYOR_API_KEYS": key}
-    command = [sys.executable, "-m", "conveyor", "api", "--port", str(port)]
-    base = f"http://127.0.0.1:{port}/api/v1/jobs"
-    headers = {"Authorization": f"Bearer {key}"}
-    with workers([command], env, "conveyor-api"):
-        _wait_ready(base, headers)
+    with running_api(adapter) as (base, headers):
         jobs, seconds = _batches(base, headers, batches)
     if jobs != batches * BATCH:
         raise RuntimeError(f"{jobs} of {batches * BATCH} jobs accepted")

@@ -9,6 +9,8 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -29,13 +31,7 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
         return [Measurement(NAME, "single_p99_ms", adapter.name, single, "ms", False, na=NO_API)]
     reader.reset()
     adapter.prepare()
-    key, port = secrets.token_urlsafe(24), _free_port()
-    env = {**adapter.env(), "CONVEYOR_API_KEYS": key}
-    command = [sys.executable, "-m", "conveyor", "api", "--port", str(port)]
-    base = f"http://127.0.0.1:{port}/api/v1/jobs"
-    headers = {"Authorization": f"Bearer {key}"}
-    with workers([command], env, "conveyor-api"):
-        _wait_ready(base, headers)
+    with running_api(adapter) as (base, headers):
         latencies, errors = asyncio.run(_single(base, headers, sizes.api_rate, sizes.api_seconds))
         jobs, seconds = _batches(base, headers, sizes.api_batches)
     notes = [f"{errors} of {len(latencies) + errors} single submits failed"] if errors else []
@@ -47,6 +43,19 @@ def run(adapter: Adapter, reader: Reader, sizes: Sizes) -> list[Measurement]:
         measure("single_p99_ms", "ms", False, single, percentile(latencies, 99)),
         measure("batch_rate", "jobs/s", True, f"{BATCH:,} per request", rate(jobs, seconds)),
     ]
+
+
+@contextmanager
+def running_api(adapter: Adapter) -> Iterator[tuple[str, dict[str, str]]]:
+    """A `conveyor api` process with a fresh key, started and answering: (jobs URL, headers)."""
+    key, port = secrets.token_urlsafe(24), _free_port()
+    env = {**adapter.env(), "CONVEYOR_API_KEYS": key}
+    command = [sys.executable, "-m", "conveyor", "api", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}/api/v1/jobs"
+    headers = {"Authorization": f"Bearer {key}"}
+    with workers([command], env, "conveyor-api"):
+        _wait_ready(base, headers)
+        yield base, headers
 
 
 def _free_port() -> int:
