@@ -39,6 +39,7 @@ import redis
 
 from bench.drain_celery import BROKER_ENV, PLAIN_QUEUE, TASK, plain_noop
 from bench.drain_probe import PROBE_ENV, read
+from bench.suite.procs import cpu_seconds, tree
 from conveyor.engine import create_app, import_task_modules
 from conveyor.jobs import JobState
 from conveyor.logs import configure_logging
@@ -143,36 +144,16 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu(pid: int, waited: bool) -> tuple[int, float]:
-    """(parent pid, CPU seconds) of a live process; ``waited`` adds its reaped children's."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return -1, 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    if waited:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return int(fields[1]), ticks / _TICK
-
-
 def _cpu(roots: list[int], database: str) -> float:
     """CPU seconds used so far by the worker trees under ``roots`` and by PostgreSQL's
     backends serving ``database`` (the job store's share of the work)."""
-    parents = {int(e): _proc_cpu(int(e), False)[0] for e in os.listdir("/proc") if e.isdigit()}
-    tree, frontier = set(roots), set(roots)
-    while frontier:
-        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - tree
-        tree |= frontier
-    total = sum(_proc_cpu(pid, pid in roots)[1] for pid in tree)
+    total = sum(cpu_seconds(pid, with_reaped=pid == root) for root in roots for pid in tree(root))
     if database:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
             ).fetchall()
-        total += sum(_proc_cpu(int(row[0]), False)[1] for row in rows)
+        total += sum(cpu_seconds(int(row[0])) for row in rows)
     return total
 
 

@@ -21,7 +21,6 @@ The database is migrated and its jobs emptied first; use one of your own.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 import uuid
@@ -34,6 +33,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 
+from bench.suite.procs import cpu_seconds
 from conveyor.jobs import Job, JobEvent, JobState, utcnow
 from conveyor.store.sql import SqlStore
 
@@ -150,15 +150,7 @@ class Cpu:
         return [int(row[0]) for row in rows]
 
     def server_seconds(self) -> float:
-        total = 0
-        for pid in self._pids:
-            try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / os.sysconf("SC_CLK_TCK")
+        return sum(cpu_seconds(pid) for pid in self._pids)
 
     def measure(self, action: Callable[[], Any]) -> float:
         if not self._pids:

@@ -92,6 +92,24 @@ def tree_rss_kb(pid: int) -> int:
     return _rss_kb(pid) + sum(tree_rss_kb(child) for child in _children(pid))
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    return [pid, *(below for child in _children(pid) for below in tree(child))]
+
+
+def cpu_seconds(pid: int, *, with_reaped: bool = False) -> float:
+    """CPU (utime + stime) a live process has used; ``with_reaped`` adds that of its
+    children it has waited for (a prefork worker's recycled pool processes). 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if with_reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def descendants(pid: int) -> int:
     """How many processes run below ``pid`` (a prefork worker: its pool children)."""
     return sum(1 + descendants(child) for child in _children(pid))
