@@ -49,6 +49,8 @@ from celery import bootsteps
 from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.concurrency.thread import TaskPool as ThreadsPool
 
+from conveyor.ack_batch import ack_together
+
 log = structlog.get_logger("conveyor.worker")
 
 #: a pipe write up to this size is atomic (POSIX PIPE_BUF is at least 512; Linux: 4096)
@@ -145,12 +147,15 @@ class DeferredAcks:
         timeout: float = DEFAULT_TIMEOUT,
         on_hold: Callable[[], None] = lambda: None,
         on_release: Callable[[], None] = lambda: None,
+        ack_many: Callable[[list[Ackable]], list[Ackable]] = list,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pipe = pipe
         self.timeout = timeout
         self.on_hold = on_hold
         self.on_release = on_release
+        #: acknowledges what it can of a group at once; returns the rest (default: none)
+        self.ack_many = ack_many
         self.clock = clock
         self._lock = threading.Lock()  # a threads pool defers from its task threads
         self.held: dict[str, list[tuple[float, Ackable]]] = {}
@@ -181,7 +186,12 @@ class DeferredAcks:
                 released.append(waiting.pop(0)[1])
                 if not waiting:
                     del self.held[key]
-        for request in released:
+        if not released:
+            return
+        rest = self.ack_many(released)
+        for _ in range(len(released) - len(rest)):
+            self.on_release()
+        for request in rest:
             self._release(request)
 
     def on_readable(self, *_: Any) -> None:
@@ -291,6 +301,7 @@ class DeferredAcksStep(bootsteps.StartStopStep):  # type: ignore[misc]
             # the consumer's QoS exists only once it started: looked up at each call
             on_hold=lambda: c.qos.increment_eventually(),  # noqa: PLW0108
             on_release=lambda: c.qos.decrement_eventually(),  # noqa: PLW0108
+            ack_many=ack_together,
         )
         _pipe, _deferred = pipe, self.acks
         log.info("acks_deferred", timeout=self.acks.timeout)

@@ -174,3 +174,29 @@ def test_the_step_sweeps_once_across_consumer_restarts() -> None:
     assert len(timers) == 1
     assert len(readers) == 2  # the event loop is new: the pipe is watched again
     step.acks.pipe.close()
+
+
+def test_runs_stored_together_are_acked_as_one_group() -> None:
+    groups: list[int] = []
+
+    def ack_many(requests: list[Request]) -> list[Request]:
+        groups.append(len(requests))
+        for request in requests[1:]:
+            request.acked += 1
+        return requests[:1]  # the first one is left to its own ack
+
+    qos: list[str] = []
+    acks = DeferredAcks(
+        AckPipe(),
+        on_hold=lambda: qos.append("+"),
+        on_release=lambda: qos.append("-"),
+        ack_many=ack_many,  # type: ignore[arg-type]
+    )
+    requests = [Request() for _ in range(4)]
+    for n, request in enumerate(requests):
+        acks.defer(run_key(f"job-{n}", 0), request)
+    acks.stored([run_key(f"job-{n}", 0) for n in range(4)])
+    assert groups == [4]
+    assert [request.acked for request in requests] == [1, 1, 1, 1]
+    assert qos == ["+"] * 4 + ["-"] * 4
+    assert acks.pending == 0
