@@ -152,19 +152,23 @@ class SqlStore(
         A value that cannot be serialised (depending on the driver, a TypeError before or
         inside SQLAlchemy) rolls the transaction back and becomes StoreError as well.
         """
-        with self._connect() as conn:
-            try:
-                with conn.begin():
-                    if write and self._is_sqlite:
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    yield conn
-            except SQLAlchemyError as exc:
-                raise StoreError(f"job store error at {self._safe_url}: {_reason(exc)}") from exc
-            except (TypeError, ValueError) as exc:
-                if not write:
-                    raise
-                # a value the driver cannot serialise (e.g. a non-JSON result); nothing was written
-                raise StoreError(f"job store cannot store a value: {exc}") from exc
+        with self._connect() as conn, self._store_errors(write), conn.begin():
+            if write and self._is_sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
+    @contextmanager
+    def _store_errors(self, write: bool) -> Iterator[None]:
+        """Driver errors become StoreError; so does a value a write cannot serialise."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise StoreError(f"job store error at {self._safe_url}: {_reason(exc)}") from exc
+        except (TypeError, ValueError) as exc:
+            if not write:
+                raise
+            # a value the driver cannot serialise (e.g. a non-JSON result); nothing was written
+            raise StoreError(f"job store cannot store a value: {exc}") from exc
 
     @contextmanager
     def _single_read(self) -> Iterator[Connection]:
@@ -185,15 +189,8 @@ class SqlStore(
         included, commits or fails as a whole), and never on SQLite, whose writers must take
         the write lock up front (``_tx(write=True)``).
         """
-        with self._connect() as conn:
-            try:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-            except SQLAlchemyError as exc:
-                raise StoreError(f"job store error at {self._safe_url}: {_reason(exc)}") from exc
-            except (TypeError, ValueError) as exc:
-                if not write:
-                    raise
-                raise StoreError(f"job store cannot store a value: {exc}") from exc
+        with self._connect() as conn, self._store_errors(write):
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- lifecycle ---------------------------------------------------------------
     def _alembic_config(self) -> Config:

@@ -43,9 +43,12 @@ _CREATE_TRIES = 5
 
 
 class SqlReliabilityMixin:
-    """Needs ``_tx``, ``create_job`` and ``get_job`` from SqlStore."""
+    """Needs ``_tx``, ``_single_read``, ``create_job`` and ``get_job`` from SqlStore."""
 
     def _tx(self, write: bool = False) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _single_read(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def create_job(self, job: Job) -> Job:
@@ -147,7 +150,7 @@ class SqlReliabilityMixin:
         query = select(func.min(jobs.c.scheduled_for)).where(
             jobs.c.state == JobState.SCHEDULED.value
         )
-        with self._tx() as conn:
+        with self._single_read() as conn:  # asked on every scheduler pass: no BEGIN/COMMIT
             value: datetime | None = conn.execute(query).scalar()
         return value
 
