@@ -76,6 +76,18 @@ def throwaway_database() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def migrated_store() -> Iterator[SqlStore]:
+    """A migrated SqlStore on a throwaway database; closed, and the database dropped, after."""
+    with throwaway_database() as url:
+        store = SqlStore(url)
+        try:
+            store.migrate()
+            yield store
+        finally:
+            store.close()
+
+
 @pytest.fixture(scope="module")
 def shared_url() -> Iterator[str]:
     with throwaway_database() as url:

@@ -16,7 +16,7 @@ from conveyor.jobs import JobEvent, JobState
 from conveyor.store.base import DuplicateJob, StoreError
 from conveyor.store.observability import EventFilter
 from conveyor.store.sql import SqlStore
-from tests.integration.test_store_sql import throwaway_database
+from tests.integration.test_store_sql import migrated_store
 from tests.store_contract import make_job
 
 pytestmark = pytest.mark.integration
@@ -24,11 +24,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def store() -> Iterator[SqlStore]:
-    with throwaway_database() as url:
-        opened = SqlStore(url)
-        opened.migrate()
+    with migrated_store() as opened:
         yield opened
-        opened.close()
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from conveyor.store.base import JobStore
-from conveyor.store.sql import SqlStore
-from tests.integration.test_store_sql import throwaway_database
+from tests.integration.test_store_sql import migrated_store
 from tests.workflow_store_contract import WorkflowStoreContract
 
 pytestmark = pytest.mark.integration
@@ -16,11 +15,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def store() -> Iterator[JobStore]:
-    with throwaway_database() as url:
-        opened = SqlStore(url)
-        opened.migrate()
+    with migrated_store() as opened:
         yield opened
-        opened.close()
 
 
 class TestPostgresWorkflowStore(WorkflowStoreContract):
