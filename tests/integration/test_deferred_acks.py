@@ -9,7 +9,7 @@ message stays unacknowledged in Redis until the lock goes and the run is stored.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,6 +20,7 @@ from conveyor.jobs import JobState
 from conveyor.submit import SubmitRequest
 from tests.support.services import REDIS_URL, flush_redis, fresh_postgres_database
 from tests.support.stack import Client, Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +49,6 @@ def _unacked(client: redis.Redis) -> int:
     return int(client.hlen("unacked"))
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_ack_waits_for_the_record(tmp_path: Path, pg_url: str, pool: str) -> None:
     stack = _stack(tmp_path, pg_url)
@@ -69,14 +61,14 @@ def test_ack_waits_for_the_record(tmp_path: Path, pg_url: str, pool: str) -> Non
     try:
         plain.execute("LOCK TABLE jobs IN EXCLUSIVE MODE")  # reads pass, writes wait
         stack.start("worker", "-P", pool, "-c", "2", log_name="worker")
-        _wait((marks / job.id).exists, 30, "the task to run")
+        wait_until((marks / job.id).exists, 30, "the task to run")
         time.sleep(1.0)  # the recorder's write is blocked: the ack must not have gone out
         assert _unacked(broker) == 1, stack.logs()[-2000:]
         assert client.store.get_job(job.id).state is JobState.QUEUED  # type: ignore[union-attr]
         plain.rollback()  # the lock goes: the run is stored, then acknowledged
         done = client.wait(job.id)
         assert done.state is JobState.SUCCEEDED
-        _wait(lambda: _unacked(broker) == 0, 10, "the ack after the record")
+        wait_until(lambda: _unacked(broker) == 0, 10, "the ack after the record")
         assert "acks_deferred" in stack.logs()
     finally:
         plain.close()
@@ -94,7 +86,7 @@ def test_every_message_is_acked_once_recorded(tmp_path: Path, pg_url: str, pool:
     try:
         for job_id in ids:
             assert client.wait(job_id).state is JobState.SUCCEEDED
-        _wait(lambda: _unacked(broker) == 0, 10, "every ack")
+        wait_until(lambda: _unacked(broker) == 0, 10, "every ack")
         assert broker.llen("default") == 0
         assert "record_ack_timeout" not in stack.logs()
     finally:

@@ -13,7 +13,6 @@ import itertools
 import os
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from conveyor.store.base import JobFilter
 from conveyor.store.schedules import ScheduleRun
 from tests.support.services import REDIS_URL, flush_redis, fresh_postgres_database
 from tests.support.stack import Client, Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -67,12 +67,7 @@ class Deployment:
         return self.client.store.list_schedule_runs(name)
 
     def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = 40) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}\n{self.stack.logs()[-4000:]}")
+        wait_until(condition, timeout, what, detail=lambda: self.stack.logs()[-4000:])
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis+postgres"])
