@@ -1,10 +1,11 @@
 """Publishing many jobs to the broker at once.
 
-On Redis the writes go through kombu's ``Producer.batch()``: the LPUSHes of a
-chunk of jobs reach Redis in one pipelined round trip instead of one round trip
-each, and the messages are built by conveyor.task_messages (the very message
-Celery's ``send_task`` would build, without its per-call overhead); a job that
-module does not cover is built by ``send_task`` as before. Brokers without batch
+On Redis a chunk of jobs reaches Redis in one pipelined round trip instead of one
+round trip each. When conveyor.task_messages builds every message of the chunk (the
+very message Celery's ``send_task`` would build), it also encodes them as kombu's
+Redis transport would, and the chunk is one LPUSH of many values per list (the
+"raw" path); otherwise the chunk goes through kombu's ``Producer.batch()``, and a
+job that module does not cover is built by ``send_task`` as before. Brokers without batch
 support in kombu (RabbitMQ, the embedded ``filesystem://``) publish one by one
 through ``send_task`` inside the same call.
 
@@ -15,8 +16,8 @@ brokers await it before the first publish. It is awaited in every case before
 ``publish_many`` returns, and its error, if any, is raised with nothing sent.
 
 On Redis a chunk is sent or not as a whole as far as the caller knows: when a chunk's
-flush fails, kombu cannot say which of its messages Redis received (a pipeline
-is not a transaction), so every job of that chunk is reported unsent, exactly
+flush fails, neither path can say which of its messages Redis received (a pipeline
+is not a transaction; the raw path raises kombu's ``BatchPublishError`` as kombu does), so every job of that chunk is reported unsent, exactly
 as a one-by-one publish whose reply was lost is reported failed. The caller
 decides what unsent means (the submitter deletes the rows it just wrote, the
 delayed-job release puts them back to SCHEDULED).
@@ -142,19 +143,82 @@ def _publish(
                     producer.maybe_declare(queue, retry=True, **DECLARE_RETRY)
             for start in range(0, len(jobs), chunk):
                 part = jobs[start : start + chunk]
-                buffered: list[Job] = []
-                with producer.batch(max_size=max(_MAX_COMMANDS, 16 * len(part))):
-                    for job in part:
-                        if _sent_one(send, job, producer, outcome):
-                            # batched: sent once the batch is flushed (when the block ends)
-                            (buffered if batching else outcome.sent).append(job)
-                    gate.wait()  # an error here discards the batch: nothing is sent
-                outcome.sent.extend(buffered)
+                if not _pushed_raw(direct, describe, part, gate, outcome):
+                    _batched(producer, part, send, batching, gate, outcome)
     except PUBLISH_ERRORS as exc:  # the broker failed: the rest is unsent
         done = {job.id for job in [*outcome.sent, *outcome.unsent]}
         outcome.unsent.extend(job for job in jobs if job.id not in done)
         outcome.error = exc
     return outcome
+
+
+def _pushed_raw(
+    direct: DirectMessages | None,
+    describe: Describe | None,
+    part: Sequence[Job],
+    gate: _Gate,
+    outcome: Published,
+) -> bool:
+    """Send ``part`` as raw LPUSHes when conveyor builds every one of its messages."""
+    lists = _encoded(direct, describe, part) if describe is not None else None
+    if lists is None or direct is None:
+        return False
+    gate.wait()  # an error here: nothing of this chunk is sent
+    _push(direct.raw_channel, lists)
+    outcome.sent.extend(part)
+    return True
+
+
+def _batched(
+    producer: Any,
+    part: Sequence[Job],
+    send: Send,
+    batching: bool,
+    gate: _Gate,
+    outcome: Published,
+) -> None:
+    """Send ``part`` through kombu, in one ``Producer.batch`` where the broker has one."""
+    buffered: list[Job] = []
+    with producer.batch(max_size=max(_MAX_COMMANDS, 16 * len(part))):
+        for job in part:
+            if _sent_one(send, job, producer, outcome):
+                # batched: sent once the batch is flushed (when the block ends)
+                (buffered if batching else outcome.sent).append(job)
+        gate.wait()  # an error here discards the batch: nothing is sent
+    outcome.sent.extend(buffered)
+
+
+def _encoded(
+    direct: DirectMessages | None, describe: Describe, part: Sequence[Job]
+) -> dict[str, list[str]] | None:
+    """The chunk's messages by Redis list, in order, when conveyor.task_messages builds
+    every one of them itself (:meth:`DirectMessages.encode`); None sends the chunk
+    through kombu (``Producer.batch``), where a job failing on its own is told apart."""
+    if direct is None or direct.raw_channel is None:
+        return None
+    lists: dict[str, list[str]] = {}
+    try:
+        for job in part:
+            encoded = direct.encode(describe(job))
+            if encoded is None:
+                return None
+            lists.setdefault(encoded[0], []).append(encoded[1])
+    except Exception:  # that job's own error is told apart by the kombu path
+        return None
+    return lists
+
+
+def _push(channel: Any, lists: dict[str, list[str]]) -> None:
+    """One pipelined round trip: an LPUSH of many values per list, which pushes them in
+    order as one LPUSH each would (the consumer BRPOPs the other end). A failure is
+    reported as kombu reports a failed batch: delivery uncertain for the whole chunk."""
+    try:
+        with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            for key, payloads in lists.items():
+                pipe.lpush(key, *payloads)
+            pipe.execute()
+    except Exception as exc:
+        raise BatchPublishError("Redis publish batch failed; delivery is uncertain") from exc
 
 
 def _direct_or(direct: DirectMessages, describe: Describe, send: Send) -> Send:

@@ -64,18 +64,29 @@ WORKER_PROPERTIES = {
 
 
 class DirectCount:
-    """Counts the messages conveyor.task_messages built (not Celery's send_task)."""
+    """Counts the messages conveyor.task_messages built (not Celery's send_task): encoded
+    for a raw LPUSH, or handed to kombu's ``Producer.publish`` (``raw=False``: the raw
+    encoding is turned off, so every chunk takes kombu's batch)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.built = 0
-        publish = DirectMessages.publish
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, raw: bool = True) -> None:
+        self.built = self.encoded = 0
+        publish, encode = DirectMessages.publish, DirectMessages.encode
 
         def counted(direct: DirectMessages, producer: object, out: object) -> bool:
             done = publish(direct, producer, out)  # type: ignore[arg-type]
             self.built += done
             return done
 
+        def encoded(direct: DirectMessages, out: object) -> object:
+            if not raw:
+                return None
+            done = encode(direct, out)  # type: ignore[arg-type]
+            self.built += done is not None
+            self.encoded += done is not None
+            return done
+
         monkeypatch.setattr(DirectMessages, "publish", counted)
+        monkeypatch.setattr(DirectMessages, "encode", encoded)
 
 
 def _drain_lists(client: redis.Redis) -> dict[bytes, list[bytes]]:
@@ -108,8 +119,9 @@ def _by_id(found: dict[bytes, list[bytes]]) -> dict[str, tuple[bytes, dict[str, 
     }
 
 
+@pytest.mark.parametrize("raw", [True, False], ids=["raw-lpush", "kombu-batch"])
 def test_bulk_messages_are_the_one_by_one_messages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bool
 ) -> None:
     flush_redis(MESSAGES_DB)
     url = f"{REDIS_URL}/{MESSAGES_DB}"
@@ -137,7 +149,7 @@ def test_bulk_messages_are_the_one_by_one_messages(
     with app.producer_or_acquire() as producer:
         assert producer.supports_batch_publish  # the pipelined path is the one under test
     client = redis.Redis.from_url(url)
-    direct = DirectCount(monkeypatch)
+    direct = DirectCount(monkeypatch, raw=raw)
     try:
         for job in jobs:
             submitter.dispatch(job)
@@ -149,6 +161,7 @@ def test_bulk_messages_are_the_one_by_one_messages(
     finally:
         client.flushdb()
     assert direct.built == len(jobs)  # every message built by conveyor, none by send_task
+    assert direct.encoded == (len(jobs) if raw else 0)  # and by the path under test
     assert sum(len(v) for v in bulk.values()) == len(jobs)
     # the same lists (queue + priority step) hold the same bytes
     assert _normalised(bulk) == _normalised(one_by_one)
@@ -204,6 +217,6 @@ def test_a_worker_runs_batch_submits_and_bulk_releases(
         time.sleep(max(0.0, (due - utcnow()).total_seconds()))
         assert release_due(client.store, client.submitter, limit=15) == 40
         done = [client.wait(job.id, timeout=60) for job in [*batch, *held]]
-    assert direct.built == 100  # the messages conveyor built, not send_task
+    assert direct.built == direct.encoded == 100  # conveyor's raw LPUSHes, not send_task
     assert [job.state for job in done] == [JobState.SUCCEEDED] * 100
     assert [job.result for job in done] == [*range(60), *(n + 1000 for n in range(40))]

@@ -4,6 +4,7 @@ whatever the builder does not cover goes through ``send_task``."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -14,7 +15,7 @@ import pytest
 from celery import Celery, signals
 
 from conveyor.engine import create_app
-from conveyor.jobs import Job, utcnow
+from conveyor.jobs import Job, new_job_id, random_uuid, utcnow
 from conveyor.publishing import publish_many
 from conveyor.settings import Settings
 from conveyor.store.memory import MemoryStore
@@ -220,3 +221,13 @@ def test_no_builder_when_send_task_is_wrapped(app: Celery, monkeypatch: pytest.M
     traced.__wrapped__ = original  # type: ignore[attr-defined]
     monkeypatch.setattr(type(app), "send_task", traced)
     assert DirectMessages.for_batch(app, RecordingProducer()) is None
+
+
+def test_random_uuid_is_a_canonical_random_uuid() -> None:
+    ids = {random_uuid() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text  # lower-case hex, dashes where str(uuid4()) puts them
+    assert uuid.UUID(new_job_id()).version == 4
