@@ -3,6 +3,7 @@ workload, batch part only), on PostgreSQL + Redis; or a profile of it in-process
 
     python -m bench.api_batch --redis-url redis://127.0.0.1:6395/0 \
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/batch_bench --reps 3
+    python -m bench.api_batch ... --workers 2 --clients 2   # as the suite's scaled figure
     python -m bench.api_batch ... --profile        # pyinstrument, in-process (ASGI transport)
     python -m bench.api_batch ... --in-process     # in-process, with CPU seconds per job
 
@@ -35,9 +36,9 @@ def _reset(redis_url: str, database_url: str) -> None:
     engine.dispose()
 
 
-def http_run(adapter: ConveyorAdapter, batches: int) -> float:
-    with running_api(adapter) as (base, headers):
-        jobs, seconds = _batches(base, headers, batches)
+def http_run(adapter: ConveyorAdapter, batches: int, workers: int = 1, clients: int = 1) -> float:
+    with running_api(adapter, processes=workers) as (base, headers):
+        jobs, seconds = _batches(base, headers, batches, clients=clients)
     if jobs != batches * BATCH:
         raise RuntimeError(f"{jobs} of {batches * BATCH} jobs accepted")
     return jobs / seconds
@@ -97,6 +98,8 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="API processes")
+    parser.add_argument("--clients", type=int, default=1, help="clients posting at once")
     parser.add_argument("--profile", action="store_true", help="in-process, pyinstrument")
     parser.add_argument("--in-process", action="store_true", help="in-process, CPU per job")
     ns = parser.parse_args()
@@ -111,7 +114,7 @@ def main() -> None:
             rates = []
             for rep in range(ns.reps):
                 _reset(ns.redis_url, ns.database_url)
-                rates.append(http_run(adapter, ns.batches))
+                rates.append(http_run(adapter, ns.batches, ns.workers, ns.clients))
                 print(f"rep {rep + 1}: {rates[-1]:,.0f} jobs/s", flush=True)
             rates.sort()
             print(f"median of {ns.reps}: {rates[len(rates) // 2]:,.0f} jobs/s")

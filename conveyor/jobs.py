@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,14 +71,48 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: the RFC 4122 variant in the 17th hex digit: its two high bits set to 10
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+class _ReadyIds(threading.local):
+    """Random UUIDs made 256 at a time per thread, from one ``os.urandom`` call: that
+    call drops the GIL, and a thread building a batch that dropped it twice per job
+    waited each time for the threads that took it meanwhile."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+
+_ready = _ReadyIds()
+
+
+def _forget_ready() -> None:
+    # a forked child must not hand out the ids its parent will hand out too
+    _ready.ids = []
+
+
+os.register_at_fork(after_in_child=_forget_ready)
+
+
+def _fresh_ids(count: int) -> list[str]:
+    digits = os.urandom(16 * count).hex()
+    out = []
+    for at in range(0, 32 * count, 32):
+        h = digits[at : at + 32]
+        # version 4 in the 13th hex digit, the variant in the 17th
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
+    return out
+
+
 def random_uuid() -> str:
-    """A random (version 4) UUID in its canonical text form: ``str(uuid.uuid4())`` in a
-    third of the time (no UUID object; a batch of 1,000 jobs makes two per job)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random (version 4) UUID in its canonical text form, as ``str(uuid.uuid4())``
+    (the same OS randomness) in a fraction of the time: no UUID object, and one system
+    call per 256 (a batch of 1,000 jobs makes two per job)."""
+    ids = _ready.ids
+    if not ids:
+        ids.extend(_fresh_ids(256))
+    return ids.pop()
 
 
 def new_job_id() -> str:

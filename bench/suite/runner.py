@@ -226,7 +226,8 @@ def describe(sizes: Sizes) -> dict[str, str]:
         "no-op jobs": f"{sizes.noop_jobs:,} ({caps})",
         "latency jobs": f"{sizes.latency_jobs:,}",
         "I/O jobs (10 ms sleep)": f"{sizes.io_jobs:,} per pool",
-        "API": f"{api}; {sizes.api_batches} batches of 1,000",
+        "API": f"{api}; {sizes.api_batches} batches of 1,000 (one client to `conveyor api`, "
+        "then two clients to `conveyor api --workers 2`)",
         "long-delay jobs": f"{sizes.delayed_jobs:,}, due {sizes.delay_lead:.0f} s after "
         "the estimated end of enqueueing",
         "latency cap": f"{sizes.latency_cap:.0f} s",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import cast, get_args
+from typing import Any, cast, get_args
 
 import click
 import structlog
@@ -33,6 +33,8 @@ from conveyor.store import StoreError
 from conveyor.supervisor import Child, Supervisor
 
 SCHEDULER_CLASS = "conveyor.scheduler:ConveyorScheduler"
+#: what each process of ``conveyor api --workers N`` serves (N > 1)
+SERVER_FACTORY = "conveyor.server:server_from_environment"
 #: kombu's Redis transport: connections per channel unless max_connections is set
 REDIS_CHANNEL_CONNECTIONS = 10
 POOL_NAMES = list(get_args(PoolChoice))
@@ -58,7 +60,13 @@ def migrate() -> None:
 @click.command()
 @click.option("--host", default=None, help="Interface to listen on [CONVEYOR_API_HOST].")
 @click.option("--port", type=int, default=None, help="Port to listen on [CONVEYOR_API_PORT].")
-def api(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="API processes serving the port [CONVEYOR_API_WORKERS, default 1].",
+)
+def api(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the dashboard at /dashboard.
 
     Refuses to start without API keys: set CONVEYOR_API_KEYS or create one with
@@ -75,8 +83,17 @@ def api(host: str | None, port: int | None) -> None:
         app = create_server(env.settings, store, env.submitter, authenticator=auth)
     except DashboardConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    processes = workers or env.settings.api_workers
+    serve: Any = app
+    if processes > 1:
+        # each worker process builds its own server from the same environment (uvicorn
+        # starts them fresh, not forked), once this one has checked keys, store, dashboard
+        store.close()
+        serve = SERVER_FACTORY
     uvicorn.run(
-        app,
+        serve,
+        factory=processes > 1,
+        workers=processes if processes > 1 else None,
         host=host or env.settings.api_host,
         port=port or env.settings.api_port,
         log_config=None,

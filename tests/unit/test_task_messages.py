@@ -4,6 +4,7 @@ whatever the builder does not cover goes through ``send_task``."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -231,3 +232,20 @@ def test_random_uuid_is_a_canonical_random_uuid() -> None:
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
         assert str(parsed) == text  # lower-case hex, dashes where str(uuid4()) puts them
     assert uuid.UUID(new_job_id()).version == 4
+
+
+def test_a_forked_child_hands_out_ids_of_its_own() -> None:
+    random_uuid()  # the parent's pool holds 255 ready ids now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        try:
+            os.write(write, " ".join(random_uuid() for _ in range(5)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parent = {random_uuid() for _ in range(5)}
+    assert len(child) == 5 and not child & parent
