@@ -5,8 +5,8 @@ round trip each. When conveyor.task_messages builds every message of the chunk (
 very message Celery's ``send_task`` would build), it also encodes them as kombu's
 Redis transport would, and the chunk is one LPUSH of many values per list (the
 "raw" path); otherwise the chunk goes through kombu's ``Producer.batch()``, and a
-job that module does not cover is built by ``send_task`` as before. Brokers without batch
-support in kombu (RabbitMQ, the embedded ``filesystem://``) publish one by one
+job that module does not cover is built by ``send_task`` as before. Brokers without
+batch support in kombu (RabbitMQ, the embedded ``filesystem://``) publish one by one
 through ``send_task`` inside the same call.
 
 ``ready`` lets the caller finish something before anything reaches the broker
@@ -33,6 +33,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import BatchPublishError
 from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from conveyor.jobs import Job
 from conveyor.task_messages import DirectMessages, Outgoing
@@ -218,7 +219,7 @@ def _push(channel: Any, lists: dict[str, list[str]]) -> None:
             for key, payloads in lists.items():
                 pipe.lpush(key, *payloads)
             pipe.execute()
-    except Exception as exc:
+    except (RedisError, OSError) as exc:  # (not a bug of ours: that propagates as is)
         raise BatchPublishError("Redis publish batch failed; delivery is uncertain") from exc
 
 

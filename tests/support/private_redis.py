@@ -4,7 +4,6 @@ down, filling its memory) without touching the shared server other tests use."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,14 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.procs import free_port
 from tests.support.services import in_ci
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -34,7 +27,7 @@ def private_redis(directory: Path) -> Iterator[str]:
         if in_ci():
             pytest.fail(message + " (CI=true: service tests must run)")
         pytest.skip(message)
-    port = _free_port()
+    port = free_port()
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(directory)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
