@@ -1,4 +1,4 @@
-"""Publishing many jobs to the broker at once.
+"""Publishing jobs to the broker, many at once (a single submit is a batch of one).
 
 On Redis a chunk of jobs reaches Redis in one pipelined round trip instead of one
 round trip each. When conveyor.task_messages builds every message of the chunk (the
@@ -26,6 +26,7 @@ delayed-job release puts them back to SCHEDULED).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,11 @@ CHUNK = 500
 #: chunk can produce (a publish, a task-sent event, queue expiry refreshes) so only the
 #: explicit end of a chunk flushes, and a failure maps to exactly one chunk
 _MAX_COMMANDS = CHUNK * 16
+
+#: seconds waited before pushing again to a Redis that refused the connection
+REFUSED_WAITS = (0.2, 0.4)
+#: the attribute a kombu Redis channel keeps conveyor's push client in
+_PUSH_CLIENT = "_conveyor_push_client"
 
 #: errors meaning "the broker did not take these messages"
 PUBLISH_ERRORS: tuple[type[Exception], ...] = (
@@ -212,15 +218,45 @@ def _encoded(
 
 def _push(channel: Any, lists: dict[str, list[str]]) -> None:
     """One pipelined round trip: an LPUSH of many values per list, which pushes them in
-    order as one LPUSH each would (the consumer BRPOPs the other end). A failure is
-    reported as kombu reports a failed batch: delivery uncertain for the whole chunk."""
-    try:
-        with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
-            for key, payloads in lists.items():
-                pipe.lpush(key, *payloads)
-            pipe.execute()
-    except (RedisError, OSError) as exc:  # (not a bug of ours: that propagates as is)
-        raise BatchPublishError("Redis publish batch failed; delivery is uncertain") from exc
+    order as one LPUSH each would (the consumer BRPOPs the other end). A refused
+    connection (nothing sent: Redis restarting) is tried again after 0.2 and 0.4 s, as
+    ``send_task``'s retry policy does; any other failure is reported as kombu reports
+    a failed batch: delivery uncertain for the whole chunk."""
+    for wait in (*REFUSED_WAITS, None):
+        try:
+            with _client_of(channel).pipeline(transaction=False) as pipe:
+                for key, payloads in lists.items():
+                    pipe.lpush(key, *payloads)
+                pipe.execute()
+            return
+        except (RedisError, OSError) as exc:  # (not a bug of ours: that propagates as is)
+            if wait is None or not _refused(exc):
+                raise BatchPublishError(
+                    "Redis publish batch failed; delivery is uncertain"
+                ) from exc
+        time.sleep(wait)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the connection was refused (so nothing of the pipeline was sent)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _client_of(channel: Any) -> Any:
+    """The client this channel's pushes go through: kombu's own (``conn_or_acquire``
+    builds it: key prefixes included), kept on the channel, since building one costs more
+    than the push of a single job. It takes a connection from the channel's pool per
+    pipeline, so threads may share it."""
+    client = vars(channel).get(_PUSH_CLIENT)
+    if client is None:
+        client = channel._create_client()
+        setattr(channel, _PUSH_CLIENT, client)
+    return client
 
 
 def _direct_or(direct: DirectMessages, describe: Describe, send: Send) -> Send:

@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 from celery import Celery
-from kombu.exceptions import OperationalError as KombuOperationalError
 from pydantic_core import to_jsonable_python
 
 from conveyor.errors import (
@@ -180,12 +179,18 @@ class Submitter:
         return stored, True
 
     def _publish_new(self, job: Job) -> None:
-        try:
-            self.dispatch(job)
-        except (KombuOperationalError, OSError) as exc:
+        """Publish a job just recorded, as a batch of one (conveyor.publishing: on Redis
+        the message conveyor builds, one LPUSH; elsewhere ``send_task`` with its retries);
+        a job the broker did not take is deleted and refused."""
+        outcome = self.publish_many([job])
+        if outcome.unsent:
             self.store.delete_job(job.id)
+            if not broker_refused(outcome):
+                raise outcome.error or RuntimeError(f"job {job.id} was not sent")
             log.warning("job_refused", job_id=job.id, task=job.task, reason="broker_unavailable")
-            raise BrokerUnavailable(f"broker unavailable, nothing was enqueued: {exc}") from exc
+            raise BrokerUnavailable(
+                f"broker unavailable, nothing was enqueued: {outcome.error}"
+            ) from outcome.error
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0)
 
     def dispatch(

@@ -5,6 +5,7 @@ rows it wrote. Each test breaks a redis-server of its own (tests.support.private
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,11 +17,12 @@ from conveyor.engine import create_app, import_task_modules
 from conveyor.errors import BrokerUnavailable
 from conveyor.jobs import Job
 from conveyor.publishing import broker_refused, publish_many
+from conveyor.store import JobFilter
 from conveyor.store.memory import MemoryStore
 from conveyor.submit import SubmitRequest, Submitter
 from conveyor.task_messages import DirectMessages
 from conveyor.testing import inline_settings
-from tests.support.private_redis import private_redis
+from tests.support.private_redis import private_redis, private_redis_server
 
 pytestmark = pytest.mark.integration
 
@@ -114,9 +116,62 @@ def test_a_batch_submit_whose_push_fails_deletes_its_rows(tmp_path: Path) -> Non
     with private_redis(tmp_path) as url:
         store = _BrokerDiesAfterWriting(url)
         submitter = _submitter(tmp_path, url, store)
+        submitter.submit(SubmitRequest("tests.add", args=(0,)))  # the producer connected
         requests = [SubmitRequest("tests.add", args=(n,)) for n in range(30)]
         outcomes = submitter.submit_many(requests)
     assert all(isinstance(o, BrokerUnavailable) for o in outcomes), outcomes[:3]
     assert len(store.jobs_written) == 30
     # nothing left behind that no message will run
     assert [store.get_job(job.id) for job in store.jobs_written] == [None] * 30
+
+
+def test_a_single_submit_takes_the_raw_path_and_survives_a_broker_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent_by_celery: list[str] = []
+    dispatch = Submitter.dispatch
+
+    def counted(self: Submitter, job: Job, *args: object, **kwargs: object) -> None:
+        sent_by_celery.append(job.id)
+        dispatch(self, job, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Submitter, "dispatch", counted)
+    with private_redis(tmp_path) as url:
+        submitter = _submitter(tmp_path, url)
+        first = submitter.submit(SubmitRequest("tests.add", args=(1,)))
+        # every client connection dropped, as by a Redis restart: the pooled one is stale
+        admin = redis.Redis.from_url(url)
+        assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+        second = submitter.submit(SubmitRequest("tests.add", args=(2,)))
+        assert _messages(url) == 2
+        admin.close()
+    assert sent_by_celery == []  # both built and pushed by conveyor, not send_task
+    assert submitter.store.get_job(first.id) is not None
+    assert submitter.store.get_job(second.id) is not None
+
+
+def test_a_single_submit_to_a_broker_gone_is_refused_and_not_kept(tmp_path: Path) -> None:
+    with private_redis(tmp_path) as url:
+        submitter = _submitter(tmp_path, url)
+        submitter.submit(SubmitRequest("tests.add", args=(1,)))  # connected once
+        redis.Redis.from_url(url).shutdown(nosave=True)
+        with pytest.raises(BrokerUnavailable, match="broker unavailable, nothing was enqueued"):
+            submitter.submit(SubmitRequest("tests.add", args=(2,)))
+    jobs = submitter.store.list_jobs(JobFilter(task="tests.add"), limit=10).items
+    assert [job.args for job in jobs] == [(1,)]  # the refused job's row is gone
+
+
+def test_a_single_submit_waits_for_a_redis_restarting(tmp_path: Path) -> None:
+    with private_redis_server(tmp_path) as server:
+        submitter = _submitter(tmp_path, server.url)
+        submitter.submit(SubmitRequest("tests.add", args=(1,)))  # connected once
+        redis.Redis.from_url(server.url).shutdown(nosave=True)
+        # back on the same port within the first wait (0.2 s) of the refused push
+        restart = threading.Timer(0.05, server.start)
+        restart.start()
+        try:
+            job = submitter.submit(SubmitRequest("tests.add", args=(2,)))
+        finally:
+            restart.join()
+        assert _messages(server.url) == 1  # the first message went with the old server
+    assert submitter.store.get_job(job.id) is not None

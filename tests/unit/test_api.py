@@ -399,7 +399,7 @@ def test_refused_submit_writes_nothing(
 
 
 class BrokenBrokerSubmitter(Submitter):
-    def dispatch(self, job: Job) -> None:
+    def dispatch(self, job: Job, *args: object, **kwargs: object) -> None:
         raise OSError("connection refused by redis.internal:6379")
 
 
