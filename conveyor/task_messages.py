@@ -85,6 +85,9 @@ class _TaskShape:
 
 def _plain_send_task(app: Celery) -> bool:
     """Whether ``send_task`` is Celery's own (not wrapped by an integration)."""
+    unwrap = getattr(app, "_get_current_object", None)  # Celery's app proxy (in a worker)
+    if callable(unwrap):
+        app = unwrap()
     if "send_task" in vars(app):
         return False
     method = type(app).send_task
@@ -128,7 +131,7 @@ class DirectMessages:
             return None
         if any(signal.receivers for signal in _PUBLISH_SIGNALS):
             return None
-        if not _plain_send_task(app) or app.current_worker_task is not None:
+        if app.current_worker_task is not None or not _plain_send_task(app):
             return None
         direct = cls(app)
         direct._raw = direct._raw_channel_of(producer)

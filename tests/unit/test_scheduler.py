@@ -76,11 +76,11 @@ class FlakySubmitter(Submitter):
 
     failures = 0
 
-    def dispatch(self, job: Job) -> None:
+    def dispatch(self, job: Job, *args: Any, **kwargs: Any) -> None:
         if self.failures:
             self.failures -= 1
             raise OSError("broker down")
-        super().dispatch(job)
+        super().dispatch(job, *args, **kwargs)
 
 
 @pytest.fixture

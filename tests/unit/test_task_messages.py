@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from celery import Celery, signals
+from celery.local import Proxy
 
 from conveyor.engine import create_app
 from conveyor.jobs import Job, new_job_id, random_uuid, utcnow
@@ -249,3 +250,9 @@ def test_a_forked_child_hands_out_ids_of_its_own() -> None:
     os.waitpid(pid, 0)
     parent = {random_uuid() for _ in range(5)}
     assert len(child) == 5 and not child & parent
+
+
+def test_a_builder_for_celerys_app_proxy(app: Celery) -> None:
+    # inside a worker, code often holds ``current_app``: a proxy whose type is not Celery's
+    proxy = Proxy(lambda: app)
+    assert DirectMessages.for_batch(proxy, RecordingProducer()) is not None  # type: ignore[arg-type]
