@@ -64,6 +64,8 @@ DECLARE_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "i
 Send = Callable[[Job, Any], None]
 #: the message conveyor asks for a job (see conveyor.task_messages)
 Describe = Callable[[Job], Outgoing]
+#: a job's Redis list and the bytes pushed there, or None (see DirectMessages.encode)
+Encode = Callable[[Job], "tuple[str, str] | None"]
 
 
 @dataclass
@@ -142,8 +144,11 @@ def _publish(
             if not batching:
                 gate.wait()
             direct = DirectMessages.for_batch(app, producer) if describe else None
+            raw: tuple[Encode, Any] | None = None  # (the encoder, the channel it pushes to)
             if direct is not None and describe is not None:
                 send = _direct_or(direct, describe, send)
+                if direct.raw_channel is not None:
+                    raw = (_encoder(direct, describe), direct.raw_channel)
             # each queue once here, not once per message (send passes ``declare=[]``)
             for name in sorted({job.queue for job in jobs}):
                 queue = app.amqp.queues.get(name)  # (an unknown one fails in send, below)
@@ -151,7 +156,7 @@ def _publish(
                     producer.maybe_declare(queue, retry=True, **DECLARE_RETRY)
             for start in range(0, len(jobs), chunk):
                 part = jobs[start : start + chunk]
-                if not _pushed_raw(direct, describe, part, gate, outcome):
+                if raw is None or not _pushed_raw(*raw, part, gate, outcome):
                     _batched(producer, part, send, batching, gate, outcome)
     except PUBLISH_ERRORS as exc:  # the broker failed: the rest is unsent
         done = {job.id for job in [*outcome.sent, *outcome.unsent]}
@@ -161,18 +166,14 @@ def _publish(
 
 
 def _pushed_raw(
-    direct: DirectMessages | None,
-    describe: Describe | None,
-    part: Sequence[Job],
-    gate: _Gate,
-    outcome: Published,
+    encode: Encode, channel: Any, part: Sequence[Job], gate: _Gate, outcome: Published
 ) -> bool:
     """Send ``part`` as raw LPUSHes when conveyor builds every one of its messages."""
-    lists = _encoded(direct, describe, part) if describe is not None else None
-    if lists is None or direct is None:
+    lists = _encoded(encode, part)
+    if lists is None:
         return False
     gate.wait()  # an error here: nothing of this chunk is sent
-    _push(direct.raw_channel, lists)
+    _push(channel, lists)
     outcome.sent.extend(part)
     return True
 
@@ -196,18 +197,21 @@ def _batched(
     outcome.sent.extend(buffered)
 
 
-def _encoded(
-    direct: DirectMessages | None, describe: Describe, part: Sequence[Job]
-) -> dict[str, list[str]] | None:
+def _encoder(direct: DirectMessages, describe: Describe) -> Encode:
+    def encode(job: Job) -> tuple[str, str] | None:
+        return direct.encode(describe(job))
+
+    return encode
+
+
+def _encoded(encode: Encode, part: Sequence[Job]) -> dict[str, list[str]] | None:
     """The chunk's messages by Redis list, in order, when conveyor.task_messages builds
     every one of them itself (:meth:`DirectMessages.encode`); None sends the chunk
     through kombu (``Producer.batch``), where a job failing on its own is told apart."""
-    if direct is None or direct.raw_channel is None:
-        return None
     lists: dict[str, list[str]] = {}
     try:
         for job in part:
-            encoded = direct.encode(describe(job))
+            encoded = encode(job)
             if encoded is None:
                 return None
             lists.setdefault(encoded[0], []).append(encoded[1])

@@ -183,15 +183,23 @@ class Submitter:
         the message conveyor builds, one LPUSH; elsewhere ``send_task`` with its retries);
         a job the broker did not take is deleted and refused."""
         outcome = self.publish_many([job])
-        if outcome.unsent:
-            self.store.delete_job(job.id)
-            if not broker_refused(outcome):
-                raise outcome.error or RuntimeError(f"job {job.id} was not sent")
+        refused = self._refusal(outcome, "nothing was enqueued")
+        if refused is not None:
             log.warning("job_refused", job_id=job.id, task=job.task, reason="broker_unavailable")
-            raise BrokerUnavailable(
-                f"broker unavailable, nothing was enqueued: {outcome.error}"
-            ) from outcome.error
+            raise refused from outcome.error
         log.info("job_submitted", job_id=job.id, task=job.task, queue=job.queue, attempt=0)
+
+    def _refusal(self, outcome: Published, what: str) -> BrokerUnavailable | None:
+        """None when every job was sent. Otherwise the unsent jobs' rows are deleted and
+        the error to answer them with is returned; a bug (not the broker) is raised, with
+        nothing unsent left behind."""
+        if not outcome.unsent:
+            return None
+        for job in outcome.unsent:
+            self.store.delete_job(job.id)
+        if outcome.error is not None and not broker_refused(outcome):
+            raise outcome.error
+        return BrokerUnavailable(f"broker unavailable, {what}: {outcome.error}")
 
     def dispatch(
         self, job: Job, producer: Any = None, *, retries: int = 0, declared: bool = False
@@ -305,14 +313,10 @@ class Submitter:
     ) -> dict[str, ConveyorError]:
         """Publish ``jobs`` in bulk; the ones that could not be sent are deleted."""
         outcome = self.publish_many(jobs, ready)
-        if outcome.unsent:
-            for job in outcome.unsent:
-                self.store.delete_job(job.id)
-            if outcome.error is not None and not broker_refused(outcome):
-                raise outcome.error  # a bug, not the broker: nothing unsent is left behind
-            error = BrokerUnavailable(f"broker unavailable, not enqueued: {outcome.error}")
+        refused = self._refusal(outcome, "not enqueued")
+        if refused is not None:
             log.warning("jobs_refused", count=len(outcome.unsent), reason="broker_unavailable")
-            return {job.id: error for job in outcome.unsent}
+            return {job.id: refused for job in outcome.unsent}
         log.info("jobs_submitted", count=len(outcome.sent))
         return {}
 

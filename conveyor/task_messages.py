@@ -103,7 +103,7 @@ def _plain_send_task(app: Celery) -> bool:
 class DirectMessages:
     """Builds and publishes the messages of one bulk publish (one thread, one producer)."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, raw_channel: Any = None) -> None:
         conf = app.conf
         amqp = app.amqp
         self._app = app
@@ -118,7 +118,7 @@ class DirectMessages:
         self._maxlevels = conf.task_repr_maxlevels
         self._shapes: dict[str, _TaskShape | None] = {}
         #: the Redis channel :meth:`encode` builds for, or None (see :meth:`raw_channel`)
-        self._raw: Any = None
+        self._raw: Any = None if self._compression else raw_channel
         self._modes: dict[str, Any] = {}
 
     @classmethod
@@ -133,22 +133,14 @@ class DirectMessages:
             return None
         if app.current_worker_task is not None or not _plain_send_task(app):
             return None
-        direct = cls(app)
-        direct._raw = direct._raw_channel_of(producer)
-        return direct
-
-    def _raw_channel_of(self, producer: Any) -> Any:
-        """The producer's kombu Redis channel when :meth:`encode` can build its messages
-        (no compression: kombu would add a header for it), else None."""
         channel = getattr(producer, "channel", None)
-        if self._compression or not isinstance(channel, kombu_redis.Channel):
-            return None
-        return channel
+        return cls(app, channel if isinstance(channel, kombu_redis.Channel) else None)
 
     @property
     def raw_channel(self) -> Any:
         """The kombu Redis channel whose lists :meth:`encode`'s messages go to, or None
-        when every message must go through :meth:`publish`."""
+        when every message must go through :meth:`publish` (another broker, or
+        compression: kombu would add a header for it)."""
         return self._raw
 
     def _shape(self, name: str) -> _TaskShape | None:
@@ -169,13 +161,21 @@ class DirectMessages:
             serializer=options.get("serializer") or self._serializer,
         )
 
-    def publish(self, producer: Any, out: Outgoing) -> bool:
-        """Publish ``out`` on ``producer`` (its queue declared already); False when this
-        message is not covered and must go through ``send_task``. Broker errors raise."""
+    def _covered(self, out: Outgoing) -> tuple[_TaskShape, Any] | None:
+        """``out``'s task shape and queue when this module builds its message, else None."""
         shape = self._shape(out.task)
         queue = self._queues.get(out.queue)
         if shape is None or queue is None or queue.exchange.type != "direct":
+            return None
+        return shape, queue
+
+    def publish(self, producer: Any, out: Outgoing) -> bool:
+        """Publish ``out`` on ``producer`` (its queue declared already); False when this
+        message is not covered and must go through ``send_task``. Broker errors raise."""
+        covered = self._covered(out)
+        if covered is None:
             return False
+        shape, queue = covered
         with producer.connection._reraise_as_library_errors():
             producer.publish(
                 (out.args, out.kwargs, dict(_EMBED)),
@@ -201,10 +201,10 @@ class DirectMessages:
         ``_put``), built without kombu's per-message call chain; None when it is not
         covered (see :meth:`raw_channel`) and must be published by :meth:`publish`."""
         channel = self._raw
-        shape = self._shape(out.task)
-        queue = self._queues.get(out.queue)
-        if channel is None or shape is None or queue is None or queue.exchange.type != "direct":
+        covered = self._covered(out) if channel is not None else None
+        if covered is None:
             return None
+        shape, queue = covered
         if queue.name in (channel._expires or {}):  # kombu adds PEXPIREs for those
             return None
         # Producer._prepare (the json serializer's own encoder, without the registry's

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import redis
 
 from tests.support.procs import free_port
 from tests.support.services import in_ci
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -39,18 +39,20 @@ class PrivateRedis:
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.servers.append(server)
         client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
+
+        def answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
         try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError(f"redis-server on {self.port} did not start") from None
-                    time.sleep(0.02)
+            # (a server that exited, e.g. its port taken meanwhile, ends the wait too)
+            wait_until(lambda: answers() or server.poll() is not None, 10, "redis-server up")
         finally:
             client.close()
+        if server.poll() is not None:
+            raise RuntimeError(f"redis-server on {self.port} exited ({server.returncode})")
 
     def stop(self) -> None:
         for server in self.servers:
