@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from conveyor import redis_client
 from conveyor.acks import DeferredAcksStep
 from conveyor.execution import ConveyorTask
 from conveyor.fsbroker import TRANSPORT as FILESYSTEM_TRANSPORT
@@ -92,6 +93,8 @@ def register_tasks(app: Celery, tasks: TaskRegistry = registry) -> None:
 
 def create_app(settings: Settings, tasks: TaskRegistry = registry) -> Celery:
     """A Celery app configured from ``settings`` with every registered task on it."""
+    if settings.broker_url.startswith("redis"):
+        redis_client.install()  # one redis-py client per kombu channel, not one per command
     app = Celery(
         "conveyor",
         broker=settings.effective_broker_url,

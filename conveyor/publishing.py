@@ -37,6 +37,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from conveyor.jobs import Job
+from conveyor.redis_client import shared_client
 from conveyor.task_messages import DirectMessages, Outgoing
 
 #: jobs per pipelined round trip (one Redis pipeline flush)
@@ -48,8 +49,6 @@ _MAX_COMMANDS = CHUNK * 16
 
 #: seconds waited before pushing again to a Redis that refused the connection
 REFUSED_WAITS = (0.2, 0.4)
-#: the attribute a kombu Redis channel keeps conveyor's push client in
-_PUSH_CLIENT = "_conveyor_push_client"
 
 #: errors meaning "the broker did not take these messages"
 PUBLISH_ERRORS: tuple[type[Exception], ...] = (
@@ -228,7 +227,7 @@ def _push(channel: Any, lists: dict[str, list[str]]) -> None:
     a failed batch: delivery uncertain for the whole chunk."""
     for wait in (*REFUSED_WAITS, None):
         try:
-            with _client_of(channel).pipeline(transaction=False) as pipe:
+            with shared_client(channel).pipeline(transaction=False) as pipe:
                 for key, payloads in lists.items():
                     pipe.lpush(key, *payloads)
                 pipe.execute()
@@ -249,18 +248,6 @@ def _refused(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def _client_of(channel: Any) -> Any:
-    """The client this channel's pushes go through: kombu's own (``conn_or_acquire``
-    builds it: key prefixes included), kept on the channel, since building one costs more
-    than the push of a single job. It takes a connection from the channel's pool per
-    pipeline, so threads may share it."""
-    client = vars(channel).get(_PUSH_CLIENT)
-    if client is None:
-        client = channel._create_client()
-        setattr(channel, _PUSH_CLIENT, client)
-    return client
 
 
 def _direct_or(direct: DirectMessages, describe: Describe, send: Send) -> Send:
