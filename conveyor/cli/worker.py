@@ -96,6 +96,7 @@ def worker(
     if size:
         argv += ["--concurrency", str(size)]
     _size_broker_connections(env.app, settings, pool_name, size)
+    share_result_backend(env.app, pool_name)
     run_celery_worker(env.app, [*argv, *celery_args])
 
 
@@ -122,6 +123,21 @@ def _size_broker_connections(app: Celery, settings: Settings, pool: Pool, size: 
     options = dict(app.conf.broker_transport_options or {})
     wanted = max(int(options.get("max_connections", REDIS_CHANNEL_CONNECTIONS)), size + 10)
     app.conf.broker_transport_options = {**options, "max_connections": wanted}
+
+
+def share_result_backend(app: Celery, pool: Pool) -> None:
+    """One Celery result backend for every greenlet of a green pool.
+
+    Celery keeps a result backend per thread unless ``result_backend_thread_safe`` is
+    set, and its trace touches it after every run (``mark_as_done``, which stores
+    nothing for conveyor's tasks: they ignore Celery results). A gevent or eventlet
+    pool runs each task in a new greenlet, which counts as a new thread: every run
+    built a backend of its own, and building a Redis backend reads redis-py's package
+    metadata from disk (profiled: 22 % of a gevent worker's time, docs/benchmarks.md).
+    conveyor itself never waits on Celery results.
+    """
+    if pool in GREEN_POOLS:
+        app.conf.result_backend_thread_safe = True
 
 
 def _restart_if_patched_otherwise(pool: Pool) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from conveyor import pools
 from conveyor.cli.service import worker_children
-from conveyor.cli.worker import _size_broker_connections
+from conveyor.cli.worker import _size_broker_connections, share_result_backend
 from conveyor.engine import create_app
 from conveyor.pools import DEFAULT_QUEUE_POOLS, pool_for, pool_groups, pool_size
 from conveyor.settings import SettingsError, load_settings
@@ -134,3 +135,26 @@ def test_io_pools_get_a_broker_connection_per_slot(
     app = create_app(settings)
     _size_broker_connections(app, settings, pool, size)
     assert app.conf.broker_transport_options.get("max_connections") == connections
+
+
+def _backends_seen_by_two_threads(pool: pools.Pool) -> tuple[object, object]:
+    app = create_app(load_settings(result_backend="redis://127.0.0.1:6379/0"))
+    share_result_backend(app, pool)
+    seen: list[object] = []
+    for _ in range(2):  # as two greenlets would (each counts as a thread of its own)
+        thread = threading.Thread(target=lambda: seen.append(app.backend))
+        thread.start()
+        thread.join()
+    return seen[0], seen[1]
+
+
+@pytest.mark.parametrize("pool", ["gevent", "eventlet"])
+def test_a_green_pool_shares_one_result_backend(pool: pools.Pool) -> None:
+    first, second = _backends_seen_by_two_threads(pool)
+    assert first is second  # not rebuilt for every task's greenlet
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads", "solo"])
+def test_other_pools_keep_celerys_backend_per_thread(pool: pools.Pool) -> None:
+    first, second = _backends_seen_by_two_threads(pool)
+    assert first is not second
