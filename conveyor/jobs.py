@@ -181,7 +181,7 @@ class Job:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = cls.__dataclass_fields__  # (a dict by field name: no list built per row)
         values = {k: v for k, v in row.items() if k in names}
         values["state"] = JobState(values["state"])
         values["args"] = tuple(values.get("args") or ())

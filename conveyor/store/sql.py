@@ -55,6 +55,7 @@ from conveyor.store.schema import api_keys, job_events, jobs
 from conveyor.store.sql_dashboard import SqlDashboardMixin
 from conveyor.store.sql_event_batch import apply_event_batch
 from conveyor.store.sql_flow import SqlFlowMixin
+from conveyor.store.sql_job_read import JobReader, driver_reads
 from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
 from conveyor.store.sql_reliability import SqlReliabilityMixin
@@ -120,6 +121,7 @@ class SqlStore(
         #: PostgreSQL gets the set-based statements (arrays, data-modifying CTEs)
         self._is_postgresql = parsed.get_backend_name() == "postgresql"
         self._engine = engine
+        self._job_reader = JobReader()
         _ENGINES.add(engine)
 
     @property
@@ -251,6 +253,8 @@ class SqlStore(
 
     def get_job(self, job_id: str) -> Job | None:
         with self._single_read() as conn:
+            if driver_reads(conn):  # the worker's gate read: through psycopg (sql_job_read)
+                return self._job_reader.get(conn, job_id)
             row = conn.execute(_GET_JOB, {"b_id": job_id}).first()
         return None if row is None else Job.from_row(dict(row._mapping))
 

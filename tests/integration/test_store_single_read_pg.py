@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import event
 
@@ -43,12 +44,29 @@ def _autocommit_of_each_statement(store: SqlStore) -> Iterator[list[bool]]:
         event.remove(store.engine, "before_cursor_execute", note)
 
 
+@contextmanager
+def _driver_statements() -> Iterator[list[tuple[bool, str]]]:
+    """(autocommit, SQL) of each statement sent through psycopg's ``Connection.execute``
+    (the job read goes to the driver itself: conveyor.store.sql_job_read)."""
+    seen: list[tuple[bool, str]] = []
+    original = psycopg.Connection.execute
+
+    def execute(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append((self.autocommit, str(query)))
+        return original(self, query, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg.Connection, "execute", execute)
+        yield seen
+
+
 def test_get_job_sends_no_begin_or_commit(store: SqlStore) -> None:
     job = make_job("job-1")
     store.create_job(job)
-    with _autocommit_of_each_statement(store) as autocommit:
+    with _autocommit_of_each_statement(store) as autocommit, _driver_statements() as sent:
         assert store.get_job("job-1") == job
-    assert autocommit == [True]
+    assert autocommit == []  # nothing through SQLAlchemy's cursor
+    assert [(auto, sql.split()[0]) for auto, sql in sent] == [(True, "SELECT")]
     with store.engine.connect() as conn:  # back in the pool as it was
         assert conn.connection.dbapi_connection.autocommit is False
     store.delete_job("job-1")  # writes stay transactional
