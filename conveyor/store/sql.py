@@ -52,10 +52,11 @@ from conveyor.store.base import (
 from conveyor.store.idle_ping import ping_idle_connections
 from conveyor.store.observability import created_data
 from conveyor.store.schema import api_keys, job_events, jobs
+from conveyor.store.sql_copy import on_psycopg
 from conveyor.store.sql_dashboard import SqlDashboardMixin
 from conveyor.store.sql_event_batch import apply_event_batch
 from conveyor.store.sql_flow import SqlFlowMixin
-from conveyor.store.sql_job_read import JobReader, driver_reads
+from conveyor.store.sql_job_read import GET_JOB, JobReader
 from conveyor.store.sql_observability import SqlObservability
 from conveyor.store.sql_prune import SqlPruning
 from conveyor.store.sql_reliability import SqlReliabilityMixin
@@ -253,9 +254,9 @@ class SqlStore(
 
     def get_job(self, job_id: str) -> Job | None:
         with self._single_read() as conn:
-            if driver_reads(conn):  # the worker's gate read: through psycopg (sql_job_read)
+            if on_psycopg(conn):  # the worker's gate read: through psycopg (sql_job_read)
                 return self._job_reader.get(conn, job_id)
-            row = conn.execute(_GET_JOB, {"b_id": job_id}).first()
+            row = conn.execute(GET_JOB, {"b_id": job_id}).first()
         return None if row is None else Job.from_row(dict(row._mapping))
 
     def list_jobs(self, flt: JobFilter, limit: int, cursor: str | None = None) -> JobPage:
@@ -402,7 +403,6 @@ def _filtered(query: Select[Any], flt: JobFilter) -> Select[Any]:
 # The worker's hot path (one read and one batch of updates per job) runs prebuilt
 # statements with bound parameters: SQLAlchemy then skips building the statement and
 # its cache key on every call (most of the cost of a small write, measured).
-_GET_JOB = select(jobs).where(jobs.c.id == bindparam("b_id"))
 #: a submit's insert (the values come as parameters: compiled once, not per job)
 _INSERT_JOB = insert(jobs)
 #: PostgreSQL: the job row and, from what it returns, its "created" history row (as

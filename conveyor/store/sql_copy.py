@@ -33,8 +33,9 @@ _COPY_JOBS = f"COPY {jobs.name} ({', '.join(_JOB_COLUMNS)}) FROM STDIN"
 _COPY_EVENTS = f"COPY {job_events.name} ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
 
 
-def copy_supported(conn: Connection) -> bool:
-    """Whether ``conn`` is PostgreSQL through psycopg 3 (the driver whose COPY this uses)."""
+def on_psycopg(conn: Connection) -> bool:
+    """Whether ``conn`` is PostgreSQL through psycopg 3: the driver whose COPY this module
+    uses, and whose connection :mod:`conveyor.store.sql_job_read` reads through."""
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 

@@ -15,25 +15,20 @@ and a connection-level one invalidates the connection, as SQLAlchemy would.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
 from conveyor.jobs import Job
-from conveyor.store.schema import UtcDateTime, jobs
+from conveyor.store.schema import UtcDateTime, as_utc, jobs
 
 _COLUMNS = tuple(column.name for column in jobs.columns)
 _TIMESTAMPS = tuple(
     index for index, column in enumerate(jobs.columns) if isinstance(column.type, UtcDateTime)
 )
-_GET_JOB = select(*jobs.columns).where(jobs.c.id == bindparam("b_id"))
-
-
-def driver_reads(conn: Connection) -> bool:
-    """Whether ``conn`` is PostgreSQL through psycopg 3 (the driver this reads through)."""
-    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+#: the job by id (``b_id``); the store's SQLAlchemy read on other databases uses it too
+GET_JOB = select(*jobs.columns).where(jobs.c.id == bindparam("b_id"))
 
 
 class JobReader:
@@ -44,7 +39,7 @@ class JobReader:
 
     def get(self, conn: Connection, job_id: str) -> Job | None:
         if self._sql is None:
-            self._sql = str(_GET_JOB.compile(dialect=conn.dialect))
+            self._sql = str(GET_JOB.compile(dialect=conn.dialect))
         raw = conn.connection.driver_connection
         assert raw is not None  # (a checked-out connection)
         try:
@@ -59,9 +54,6 @@ class JobReader:
 def _mapping(row: Any) -> dict[str, Any]:
     values = list(row)
     for index in _TIMESTAMPS:
-        value: datetime | None = values[index]
-        if value is not None:
-            values[index] = (
-                value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-            )
+        if values[index] is not None:
+            values[index] = as_utc(values[index])
     return dict(zip(_COLUMNS, values, strict=True))

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from conveyor.jobs import Job
 from conveyor.store.base import DuplicateJob, StoreError
 from conveyor.store.schema import jobs, workflows
-from conveyor.store.sql_copy import copy_jobs, copy_supported
+from conveyor.store.sql_copy import copy_jobs, on_psycopg
 from conveyor.workflow_model import Workflow
 
 #: rows per INSERT statement in a bulk insert
@@ -44,7 +44,7 @@ class SqlWorkflowMixin:
         raise NotImplementedError
 
     def _insert_jobs(self, conn: Connection, new_jobs: Sequence[Job]) -> None:
-        if new_jobs and copy_supported(conn):  # PostgreSQL: COPY, rows and history alike
+        if new_jobs and on_psycopg(conn):  # PostgreSQL: COPY, rows and history alike
             copy_jobs(conn, new_jobs)
             return
         for chunk in _chunks([self._row(job) for job in new_jobs]):
